@@ -1,0 +1,623 @@
+"""Typed stack configuration: every key, its default (the reference homelab) and its checks.
+
+Data flows one way: the stack file's `llmd-homelab:*` keys -> `parse_config` -> `StackConfig` -> component args.
+Problems are collected and reported together as `<key path>: <message>` before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from .types import (
+    Digest,
+    DnsLabel,
+    Duration,
+    Hostname,
+    ImageRef,
+    OciTag,
+    Quantity,
+    RegistryHost,
+    Version,
+    duration_ms,
+)
+
+PROJECT = "llmd-homelab"
+# Secret keys are top-level so `pulumi config set --secret KEY` keeps the rest of the config readable.
+SECRET_KEYS = ("registryToken", "grafanaAdminPassword")
+
+
+class _Strict(BaseModel):
+    """Base for every config section: camelCase keys only, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        frozen=True,
+        validate_default=True,
+    )
+
+
+# --- cluster ---------------------------------------------------------------------------------------------------
+
+
+class ClusterConfig(_Strict):
+    kubeconfig: str | None = Field(None, description="Path to a kubeconfig file; unset uses the provider's default lookup.")
+    context: str | None = Field(None, description="kubeconfig context; unset uses the current context.")
+    namespace: DnsLabel = Field("llm-d", description="Namespace of the model servers, EPPs and routes.")
+    kubernetes_version: Version = Field("1.34", description="Cluster version; DRA `resource.k8s.io/v1` needs >= 1.34.")
+
+
+# --- GPU / DRA ---------------------------------------------------------------------------------------------------
+
+
+class GpuSelection(_Strict):
+    model: str = Field(
+        "A770",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+        description="GPU model as the driver reports it (`gpu.intel.com` attribute `model`).",
+    )
+    min_memory: Quantity | None = Field(None, description="Minimum device memory, e.g. `16Gi` (capacity `memory`).")
+
+
+class DraDriverConfig(_Strict):
+    chart_version: Version = Field("0.11.0", description="intel-gpu-resource-driver-chart version (0.11.x).")
+    namespace: DnsLabel = "intel-gpu-resource-driver"
+    health_monitoring: Literal["disabled", "xpumd"] = Field(
+        "disabled",
+        description="`disabled`: privileged plugin without health checks; `xpumd`: health from XPU Manager v2. "
+        "The chart default (health on, xpumd off) exits after ~5 minutes, so one of these is always set.",
+    )
+
+
+class GpuConfig(_Strict):
+    enabled: bool = Field(True, description="Install the Intel GPU DRA driver; false for GPU-less clusters.")
+    driver: DraDriverConfig = DraDriverConfig()
+    selection: GpuSelection = GpuSelection()
+
+
+# --- registry and model loading ----------------------------------------------------------------------------------
+
+
+class RegistryConfig(_Strict):
+    host: RegistryHost = Field("harbor.homelab.lan", description="Harbor registry host (and port).")
+    project: DnsLabel = Field("llm", description="Harbor project that holds the ModelKits.")
+    robot_account: str = Field(
+        "robot$llm+kitops",
+        pattern=r"^robot\$[a-z0-9][a-z0-9._-]*(\+[A-Za-z0-9._-]+)?$",
+        description="Harbor robot account (`robot$<project>+<name>`); its token is the secret `registryToken`.",
+    )
+
+
+class CosignConfig(_Strict):
+    public_key: str | None = Field(None, description="PEM public key; the loader verifies the ModelKit signature.")
+    cert_identity: str | None = Field(None, description="Keyless: expected certificate identity.")
+    cert_oidc_issuer: str | None = Field(None, description="Keyless: expected OIDC issuer.")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "CosignConfig":
+        keyless = self.cert_identity is not None or self.cert_oidc_issuer is not None
+        if self.public_key is not None and keyless:
+            raise ValueError("set either publicKey or certIdentity + certOidcIssuer, not both")
+        if keyless and (self.cert_identity is None or self.cert_oidc_issuer is None):
+            raise ValueError("keyless verification needs both certIdentity and certOidcIssuer")
+        if self.public_key is None and not keyless:
+            raise ValueError("set publicKey, or certIdentity + certOidcIssuer")
+        return self
+
+
+class LoaderConfig(_Strict):
+    image: ImageRef = Field("ghcr.io/kitops-ml/kitops-init:v1.7.0", description="kitops-init image (pinned).")
+    cosign: CosignConfig | None = Field(None, description="Verify ModelKit signatures before unpacking.")
+
+
+class ModelKitRef(_Strict):
+    project: DnsLabel | None = Field(None, description="Harbor project; defaults to `registry.project`.")
+    repository: str = Field(..., pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+    tag: OciTag | None = None
+    digest: Digest | None = None
+
+    @model_validator(mode="after")
+    def _tag_or_digest(self) -> "ModelKitRef":
+        if (self.tag is None) == (self.digest is None):
+            raise ValueError("set exactly one of tag or digest")
+        if self.tag == "latest":
+            raise ValueError("tag 'latest' is not reproducible; pin a version tag or a digest")
+        return self
+
+    @property
+    def version(self) -> str:
+        """Tag or digest: what identifies the unpacked content."""
+        return self.tag if self.tag is not None else self.digest  # type: ignore[return-value]
+
+
+class ModelCacheConfig(_Strict):
+    size: Quantity = Field("100Gi", description="PVC size; holds every unpacked ModelKit version of the model.")
+    storage_class: str | None = Field("local-path", description="Storage class; null uses the cluster default.")
+    access_mode: Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"] = "ReadWriteOnce"
+
+
+# --- serving -------------------------------------------------------------------------------------------------------
+
+EngineKind = Literal["ipex-llm", "vllm", "sim"]
+ENGINE_DEFAULT_IMAGES: dict[str, str] = {
+    "ipex-llm": "intelanalytics/ipex-llm-serving-xpu:0.8.3-b19",
+    "vllm": "vllm/vllm-openai:v0.11.0",
+    "sim": "ghcr.io/llm-d/llm-d-inference-sim:v0.5.1",
+}
+
+
+class EngineConfig(_Strict):
+    kind: EngineKind = Field("ipex-llm", description="`ipex-llm` (A770), `vllm` (upstream), `sim` (no GPU).")
+    image: ImageRef | None = Field(None, description="Engine image; defaults per kind (pinned).")
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "float16"
+    prefix_caching: bool = Field(True, description="`--enable-prefix-caching`; the prefix-cache scorer relies on it.")
+    max_model_len: int | None = Field(None, ge=128, le=1_048_576)
+    extra_args: list[str] = Field(default_factory=list, description="Appended to the engine command line.")
+
+    @property
+    def resolved_image(self) -> str:
+        return self.image or ENGINE_DEFAULT_IMAGES[self.kind]
+
+
+class ResourceAmounts(_Strict):
+    cpu: Quantity
+    memory: Quantity
+
+
+class ResourcesConfig(_Strict):
+    requests: ResourceAmounts = ResourceAmounts(cpu="4", memory="24Gi")
+    limits: ResourceAmounts = ResourceAmounts(cpu="8", memory="32Gi")
+
+
+class RouteTimeouts(_Strict):
+    request: Duration = Field("3600s", description="Whole request, client to response end (long generations).")
+    backend_request: Duration = Field("3600s", description="One try to the backend; <= request unless request is 0s.")
+
+
+class RouteConfig(_Strict):
+    hostnames: list[Hostname] = Field(default_factory=list, description="Route only these Host headers.")
+    path_prefix: str = Field("/", pattern=r"^/[A-Za-z0-9/._~%!$&'()*+,;=:@-]*$")
+    match_model_header: bool = Field(
+        False, description="Also match `X-Gateway-Model-Name: <servedName>` (set by GAIE body-based routing)."
+    )
+    timeouts: RouteTimeouts = RouteTimeouts()
+
+
+class ModelConfig(_Strict):
+    name: DnsLabel = Field(..., max_length=30, description="Short id; prefixes every object of this model.")
+    served_name: str = Field(..., min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
+    model_kit: ModelKitRef
+    cache: ModelCacheConfig = ModelCacheConfig()
+    engine: EngineConfig = EngineConfig()
+    replicas: int = Field(2, ge=1, le=64, description="Decode replicas.")
+    gpus_per_replica: int = Field(1, ge=1, le=8, description="GPUs per replica = tensor parallel size.")
+    resources: ResourcesConfig = ResourcesConfig()
+    shm_size: Quantity = Field("16Gi", description="Memory-backed /dev/shm for the engine.")
+    startup_timeout_seconds: int = Field(1800, ge=60, le=14_400, description="How long a pod may take to load.")
+    route: RouteConfig = RouteConfig()
+    extra_values: dict[str, Any] = Field(
+        default_factory=dict, description="Escape hatch: deep-merged into the modelservice chart values."
+    )
+
+
+class ModelServiceConfig(_Strict):
+    chart_version: Version = Field("v0.4.12", description="llm-d-modelservice chart version (v0.4.x layout).")
+
+
+# --- scheduling (Endpoint Picker) ---------------------------------------------------------------------------------
+
+PluginType = Literal[
+    "queue-scorer",
+    "kv-cache-utilization-scorer",
+    "prefix-cache-scorer",
+    "lora-affinity-scorer",
+    "max-score-picker",
+    "random-picker",
+    "weighted-random-picker",
+    "single-profile-handler",
+]
+
+
+class EppPlugin(_Strict):
+    type: PluginType
+    name: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return self.name or self.type
+
+
+class ProfilePluginRef(_Strict):
+    plugin_ref: str
+    weight: int | None = Field(None, ge=0, le=100)
+
+
+class SchedulingProfile(_Strict):
+    name: DnsLabel
+    plugins: list[ProfilePluginRef] = Field(..., min_length=1)
+
+
+def _default_plugins() -> list[EppPlugin]:
+    return [
+        EppPlugin(type="queue-scorer"),
+        EppPlugin(type="kv-cache-utilization-scorer"),
+        EppPlugin(type="prefix-cache-scorer"),
+        EppPlugin(type="max-score-picker"),
+    ]
+
+
+def _default_profiles() -> list[SchedulingProfile]:
+    return [
+        SchedulingProfile(
+            name="default",
+            plugins=[
+                ProfilePluginRef(pluginRef="queue-scorer", weight=2),
+                ProfilePluginRef(pluginRef="kv-cache-utilization-scorer", weight=2),
+                ProfilePluginRef(pluginRef="prefix-cache-scorer", weight=3),
+                ProfilePluginRef(pluginRef="max-score-picker"),
+            ],
+        )
+    ]
+
+
+class SchedulingConfig(_Strict):
+    chart_version: Version = Field("v1.1.0", description="inferencepool chart version (= GAIE release tag).")
+    epp_image: ImageRef = "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"
+    epp_replicas: int = Field(1, ge=1, le=10)
+    plugins: list[EppPlugin] = Field(default_factory=_default_plugins)
+    profiles: list[SchedulingProfile] = Field(default_factory=_default_profiles)
+    extra_flags: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Escape hatch: extra EPP flags (name without dashes -> value)."
+    )
+    extra_values: dict[str, Any] = Field(default_factory=dict, description="Deep-merged into the inferencepool values.")
+
+
+# --- gateway ---------------------------------------------------------------------------------------------------------
+
+
+class GatewayConfig(_Strict):
+    provider: Literal["kgateway"] = Field("kgateway", description="Gateway implementation.")
+    kgateway_version: Version = Field("v2.1.2", description="kgateway-crds and kgateway chart version.")
+    gateway_api_version: Version = Field("v1.4.0", description="Gateway API standard CRDs release.")
+    class_name: str = Field(
+        "kgateway", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="GatewayClass the Gateway uses."
+    )
+    controller_namespace: DnsLabel = "kgateway-system"
+    name: DnsLabel = Field("llm-d-gateway", description="Gateway object name (in cluster.namespace).")
+    port: int = Field(80, ge=1, le=65535, description="HTTP listener port.")
+    service_type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
+    min_route_timeout: Duration = Field("60s", description="Policy floor for route timeouts (0s = no limit).")
+
+
+# --- monitoring ------------------------------------------------------------------------------------------------------
+
+
+class ExporterConfig(_Strict):
+    generation: Literal["v1", "v2"] = Field(
+        "v1", description="`v1`: XPU Manager DaemonSet (`xpum_*`, :29999); `v2`: xpumd chart (`hw_*`, :8080)."
+    )
+    image: ImageRef | None = Field(None, description="Exporter image; defaults per generation (pinned).")
+    chart_version: Version = Field("2.0.0", description="xpumd chart version (generation v2).")
+
+
+class PrometheusConfig(_Strict):
+    mode: Literal["install", "existing"] = Field("install", description="Install kube-prometheus-stack or use one.")
+    chart_version: Version = Field("88.5.3", description="kube-prometheus-stack chart version (88.x).")
+    namespace: DnsLabel = "monitoring"
+    release_name: DnsLabel = "kube-prometheus-stack"
+    retention: str = Field(
+        "15d",
+        pattern=r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+        description="Prometheus retention (Prometheus duration, e.g. `15d`).",
+    )
+    storage_size: Quantity = "50Gi"
+    storage_class: str | None = "local-path"
+    monitor_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels monitors carry so an existing Prometheus selects them."
+    )
+
+
+class MonitoringConfig(_Strict):
+    enabled: bool = True
+    exporter: ExporterConfig = ExporterConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    grafana: bool = Field(True, description="Install Grafana with kube-prometheus-stack and provision the dashboard.")
+
+
+# --- the whole stack -------------------------------------------------------------------------------------------------
+
+
+class StackConfig(_Strict):
+    cluster: ClusterConfig = ClusterConfig()
+    gpu: GpuConfig = GpuConfig()
+    registry: RegistryConfig = RegistryConfig()
+    loader: LoaderConfig = LoaderConfig()
+    model_service: ModelServiceConfig = ModelServiceConfig()
+    models: list[ModelConfig] = Field(..., min_length=1, description="Models to serve (at least one).")
+    scheduling: SchedulingConfig = SchedulingConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+
+# --- errors ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(pulumi.RunError):
+    """Every problem of a stack config at once; a RunError so `pulumi up` prints it without a traceback."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model class found by walking `loc` from StackConfig (to suggest sibling keys)."""
+    import typing
+
+    current: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        current = field.annotation
+        # Unwrap Optional[...] and list[...] down to a model class.
+        for _ in range(3):
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            if isinstance(current, type) and issubclass(current, BaseModel):
+                break
+            if args:
+                current = args[0]
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unknown_key_message(loc: tuple[Any, ...]) -> str:
+    parent = _model_at(loc[:-1])
+    if parent is None:
+        return "unknown key"
+    known = sorted(f.alias or n for n, f in parent.model_fields.items())
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
+    return "unknown key" + hint
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    got = f", got {value!r}" if not isinstance(value, (dict, list)) else ""
+    if kind == "extra_forbidden":
+        return _unknown_key_message(tuple(error["loc"]))
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be a whole number{got}"
+    if kind in ("float_type", "float_parsing"):
+        return f"must be a number{got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false{got}"
+    if kind == "string_type":
+        return f"must be a string{got}"
+    if kind == "list_type":
+        return f"must be a list{got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be a mapping of keys to values{got}"
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx['ge']}{got}"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']}{got}"
+    if kind == "less_than_equal":
+        return f"must be <= {ctx['le']}{got}"
+    if kind == "less_than":
+        return f"must be < {ctx['lt']}{got}"
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}{got}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']}{got}"
+    if kind == "too_short":
+        return f"must have at least {ctx['min_length']} item(s)"
+    if kind == "too_long":
+        return f"must have at most {ctx['max_length']} item(s)"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters{got}"
+    if kind == "string_too_short":
+        return f"must be at least {ctx['min_length']} character(s){got}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return error["msg"]
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    return [Problem(key_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+
+
+# --- cross-field checks ----------------------------------------------------------------------------------------------
+
+
+def route_match_key(model: ModelConfig) -> tuple[tuple[str, ...], str, str | None]:
+    """What an HTTPRoute of this model matches: two models with the same key would shadow each other."""
+    header = model.served_name if model.route.match_model_header else None
+    return tuple(sorted(model.route.hostnames)), model.route.path_prefix, header
+
+
+def _cross_checks(cfg: StackConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_names: dict[str, int] = {}
+    seen_served: dict[str, int] = {}
+    seen_routes: dict[tuple, int] = {}
+    for i, model in enumerate(cfg.models):
+        at = f"models[{i}]"
+        if model.name in seen_names:
+            problems.append(Problem(f"{at}.name", f"duplicate model name {model.name!r} (also models[{seen_names[model.name]}])"))
+        seen_names.setdefault(model.name, i)
+        if model.served_name in seen_served:
+            problems.append(
+                Problem(f"{at}.servedName", f"duplicate served name {model.served_name!r} (also models[{seen_served[model.served_name]}])")
+            )
+        seen_served.setdefault(model.served_name, i)
+        route = route_match_key(model)
+        if route in seen_routes:
+            problems.append(
+                Problem(
+                    f"{at}.route",
+                    f"matches exactly what models[{seen_routes[route]}].route matches (hostnames, pathPrefix, model header); "
+                    "give one of them its own hostname, path prefix or matchModelHeader",
+                )
+            )
+        seen_routes.setdefault(route, i)
+        timeouts = model.route.timeouts
+        request_ms, backend_ms = duration_ms(timeouts.request), duration_ms(timeouts.backend_request)
+        if request_ms != 0 and backend_ms > request_ms:
+            problems.append(
+                Problem(
+                    f"{at}.route.timeouts.backendRequest",
+                    f"{timeouts.backend_request} is longer than request {timeouts.request}; "
+                    "Gateway API requires backendRequest <= request unless request is 0s",
+                )
+            )
+        if model.engine.kind != "sim" and not cfg.gpu.enabled:
+            problems.append(
+                Problem(f"{at}.engine.kind", f"engine {model.engine.kind!r} needs GPUs; set gpu.enabled: true or use 'sim'")
+            )
+    plugin_refs: dict[str, int] = {}
+    for i, plugin in enumerate(cfg.scheduling.plugins):
+        if plugin.ref in plugin_refs:
+            problems.append(Problem(f"scheduling.plugins[{i}]", f"duplicate plugin {plugin.ref!r}; give it a distinct name"))
+        plugin_refs.setdefault(plugin.ref, i)
+    for i, profile in enumerate(cfg.scheduling.profiles):
+        for j, ref in enumerate(profile.plugins):
+            if ref.plugin_ref not in plugin_refs:
+                problems.append(
+                    Problem(
+                        f"scheduling.profiles[{i}].plugins[{j}].pluginRef",
+                        f"no plugin {ref.plugin_ref!r} in scheduling.plugins (known: {', '.join(plugin_refs)})",
+                    )
+                )
+    if cfg.gpu.enabled and _minor(cfg.cluster.kubernetes_version) < (1, 34):
+        problems.append(
+            Problem("cluster.kubernetesVersion", "the Intel GPU DRA driver 0.11 needs Kubernetes >= 1.34 (resource.k8s.io/v1)")
+        )
+    return problems
+
+
+def _minor(version: str) -> tuple[int, int]:
+    from .types import version_tuple
+
+    major, minor, _ = version_tuple(version)
+    return major, minor
+
+
+def _secret_problems(cfg: StackConfig, raw: Mapping[str, Any], secret_keys: set[str]) -> list[Problem]:
+    problems = []
+    needs = {"registryToken": True, "grafanaAdminPassword": cfg.monitoring.enabled
+             and cfg.monitoring.prometheus.mode == "install" and cfg.monitoring.grafana}
+    for key in SECRET_KEYS:
+        if key in raw and key not in secret_keys:
+            problems.append(Problem(key, f"must be a secret: pulumi config set --secret {key} <value>"))
+        elif key not in raw and needs[key]:
+            problems.append(Problem(key, f"required secret is missing: pulumi config set --secret {key} <value>"))
+        elif key in raw and not isinstance(raw[key], str):
+            problems.append(Problem(key, "must be a string"))
+    return problems
+
+
+# --- entry points ----------------------------------------------------------------------------------------------------
+
+
+def parse_config(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> StackConfig:
+    """Validate the `llmd-homelab:*` keys (unqualified) of one stack; raise ConfigError with every problem."""
+    plain = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
+    try:
+        cfg = StackConfig.model_validate(plain)
+    except ValidationError as exc:
+        problems = _pydantic_problems(exc)
+        problems += [p for p in _secret_problems_unvalidated(raw, secret_keys)]
+        raise ConfigError(problems) from None
+    from .compat import guard_problems
+
+    problems = _cross_checks(cfg) + guard_problems(cfg) + _secret_problems(cfg, raw, secret_keys)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _secret_problems_unvalidated(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str]) -> list[Problem]:
+    return [
+        Problem(key, f"must be a secret: pulumi config set --secret {key} <value>")
+        for key in SECRET_KEYS
+        if key in raw and key not in secret_keys
+    ]
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret config values as secret Outputs: they never exist as plain Python strings in the program."""
+
+    registry_token: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class LoadedStack:
+    config: StackConfig
+    secrets: StackSecrets
+
+
+def read_raw_config() -> tuple[dict[str, Any], set[str]]:
+    """This stack's `llmd-homelab:*` config as plain values, and which of those keys are secret."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    raw: dict[str, Any] = {}
+    secret: set[str] = set()
+    for full_key in sorted(keys):
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
+        value = runtime_config.get_config(full_key)
+        if key not in SECRET_KEYS and isinstance(value, str) and value[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        raw[key] = value
+        if runtime_config.is_config_secret(full_key):
+            secret.add(key)
+    return raw, secret
+
+
+def load_config() -> LoadedStack:
+    """Read and validate this stack's config (raises ConfigError before anything is registered)."""
+    raw, secret_keys = read_raw_config()
+    cfg = parse_config(raw, secret_keys)
+    project_config = pulumi.Config(PROJECT)
+    token = project_config.require_secret("registryToken")
+    password = project_config.get_secret("grafanaAdminPassword")
+    return LoadedStack(cfg, StackSecrets(registry_token=token, grafana_admin_password=password))

@@ -1,0 +1,226 @@
+"""Offline engine: runs the real program in-process under Pulumi's mocks and records every registration.
+
+The mock monitor sees what `pulumi up` would send to the engine: type, name, parent, dependencies, options and
+inputs in Kubernetes wire form. Outputs echo the inputs, plus the `metadata.name` the Kubernetes provider would
+auto-generate, so cross-references resolve as they would on a cluster (`preview=False`: every apply runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+SECRET = "[secret]"
+_SECRET_SIG = rpc._special_secret_sig
+_SIG_KEY = rpc._special_sig_key
+_RESOURCE_SIG = rpc._special_resource_sig
+_OUTPUT_SIG = rpc._special_output_value_sig
+# Provider-side components and groups: under mocks only their own inputs exist, never the objects they render.
+NON_OBJECT_TYPES = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize", "pulumi:providers:")
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    depends_on: list[str]
+    protect: bool
+    retain_on_delete: bool
+    custom: bool
+    provider: str | None
+    inputs: dict[str, Any]
+    aliases: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "dependsOn": self.depends_on,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "custom": self.custom,
+            "provider": self.provider,
+            "aliases": self.aliases,
+            "inputs": self.inputs,
+        }
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        """A Kubernetes object the program declares directly (not a chart, YAML group or provider)."""
+        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith(NON_OBJECT_TYPES)
+
+
+@dataclass
+class RenderResult:
+    project: str
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    secret_outputs: list[str]
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registration:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+
+def canonical(value: Any) -> Any:
+    """Dict keys sorted at every level: protobuf maps carry no order, output must be byte-identical."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def redact(value: Any) -> Any:
+    """Deserialized RPC properties with secrets replaced by "[secret]" and resource references by their URN."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        if sig == _OUTPUT_SIG:
+            return SECRET if value.get("secret") else redact(value.get("value"))
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized properties with secret wrappers removed (for mock outputs, which stay inside the engine)."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def provider_autoname(name: str, urn: str) -> str:
+    """The provider names an object `<name>-<8 random chars>`; offline the suffix is derived from the URN."""
+    return f"{name}-{hashlib.sha256(urn.encode()).hexdigest()[:8]}"
+
+
+class _Mocks(pulumi_mocks.Mocks):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        outputs = _plain(dict(args.inputs))
+        if args.typ.startswith("kubernetes:") and args.custom and isinstance(outputs.get("metadata"), dict):
+            metadata = outputs["metadata"]
+            if not metadata.get("name"):
+                urn = f"{args.typ}::{args.name}"
+                metadata["name"] = provider_autoname(args.name, urn)
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return {}, None
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi_mocks.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        self.registrations.append(
+            Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                depends_on=sorted(set(request.dependencies)),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                custom=bool(request.custom),
+                provider=request.provider or None,
+                aliases=sorted(a.urn for a in request.aliases if a.urn) + sorted(
+                    a.spec.name for a in request.aliases if not a.urn and a.spec.name
+                ),
+                inputs=canonical(redact(inputs)),
+            )
+        )
+        return response
+
+
+def run_program(
+    program: Callable[[], None],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    before_resources: Callable[[], Any] | None = None,
+) -> RenderResult:
+    """Run `program` as `pulumi up` would, against mocks, and return everything it registered.
+
+    `config` maps fully qualified keys (`project:key`) to their string values, as the CLI passes them.
+    `before_resources` runs after config is set and before the runtime starts: config validation goes there,
+    so a bad config fails before any resource (even the root stack) is registered.
+    """
+    set_all_config(dict(config), list(secret_keys))
+    prepared = before_resources() if before_resources else None
+    pulumi_settings.ROOT.set(None)
+    mocks = _Mocks()
+    monitor = _RecordingMonitor(mocks)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    root = pulumi_settings.get_root_resource()
+
+    def run() -> None:
+        program(prepared) if before_resources else program()  # type: ignore[call-arg]
+
+    _sync_await(run_pulumi_func(run))
+    outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
+    pulumi_settings.ROOT.set(None)
+    return RenderResult(project, stack, monitor.registrations, outputs, secret_outputs)
+
+
+def _resolve_outputs(exports: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    resolved: dict[str, Any] = {}
+    secret: list[str] = []
+
+    async def resolve_all() -> None:
+        for name in sorted(exports):
+            output = pulumi.Output.from_input(exports[name])
+            is_secret = await output.is_secret()
+            value = await output.future(with_unknowns=True)
+            if is_secret:
+                secret.append(name)
+            resolved[name] = SECRET if is_secret else redact(_deep_resolve(value))
+
+    _sync_await(resolve_all())
+    return resolved, secret
+
+
+def _deep_resolve(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_resolve(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_deep_resolve(v) for v in value]
+    return value

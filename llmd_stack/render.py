@@ -1,0 +1,107 @@
+"""Write what the engine recorded: `resources.json`, one manifest per Kubernetes object, and a summary."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .engine import Registration, RenderResult, provider_autoname
+
+
+def integral(value: Any) -> Any:
+    """Mocks hand numbers over as floats; Kubernetes wants `replicas: 2`, not `2.0`."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
+def manifest(resource: Registration) -> dict[str, Any]:
+    """The object as the provider would apply it: integral numbers, `metadata.name` filled in."""
+    obj = integral(resource.inputs)
+    metadata = obj.setdefault("metadata", {})
+    if not metadata.get("name"):
+        metadata["name"] = provider_autoname(resource.name, f"{resource.type}::{resource.name}")
+    ordered = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    ordered.update({k: v for k, v in obj.items() if k not in ordered})
+    return ordered
+
+
+def manifests(result: RenderResult) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, object) for every Kubernetes object the program declares directly, in registration order."""
+    files = []
+    for index, resource in enumerate(r for r in result.resources if r.is_kubernetes_object):
+        obj = manifest(resource)
+        namespace = obj["metadata"].get("namespace", "cluster")
+        slug = re.sub(r"[^a-z0-9.-]+", "-", f"{obj.get('kind', 'object').lower()}-{namespace}-{obj['metadata']['name']}")
+        files.append((f"{index:03d}-{slug}.yaml", obj))
+    return files
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def resources_document(result: RenderResult) -> dict[str, Any]:
+    return {
+        "project": result.project,
+        "stack": result.stack,
+        "resources": [r.to_json() for r in result.resources],
+        "outputs": result.outputs,
+        "secretOutputs": result.secret_outputs,
+    }
+
+
+def write(result: RenderResult, out_dir: Path) -> list[Path]:
+    """Replace `out_dir` with this render; return the files written."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    (out_dir / "manifests").mkdir(parents=True)
+    written = [out_dir / "resources.json"]
+    written[0].write_text(json.dumps(resources_document(result), indent=2, sort_keys=False) + "\n")
+    for name, obj in manifests(result):
+        path = out_dir / "manifests" / name
+        path.write_text(to_yaml(obj))
+        written.append(path)
+    return written
+
+
+def top_component(resource: Registration, by_urn: dict[str, Registration]) -> str:
+    """The name of the stack's direct child this resource belongs to (itself when it is one)."""
+    current = resource
+    while current.parent and current.parent in by_urn:
+        current = by_urn[current.parent]
+    return current.name
+
+
+def summary(result: RenderResult) -> str:
+    by_urn = result.by_urn()
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for resource in result.resources:
+        groups[top_component(resource, by_urn)][resource.type] += 1
+    lines = [f"{result.project}/{result.stack}: {len(result.resources)} resources"]
+    for component, counts in groups.items():
+        lines.append(f"  {component} ({sum(counts.values())})")
+        lines.extend(f"    {count:3d}  {type_}" for type_, count in sorted(counts.items()))
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""Read `Pulumi.yaml` and `Pulumi.<stack>.yaml` into config as the Pulumi CLI hands it to the program.
+
+`secure:` values stay encrypted: offline their ciphertext stands in as an opaque secret, so no passphrase is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import Problem
+
+
+@dataclass(frozen=True)
+class StackFile:
+    project: str
+    stack: str
+    path: Path
+    config: dict[str, str]  # fully qualified key -> value as the CLI passes it (objects as JSON)
+    secret_keys: list[str]
+    problems: list[Problem]
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str)
+
+
+def _open_secure(value: Any) -> tuple[Any, bool]:
+    """Replace every `{secure: ...}` with its ciphertext; report whether one was found."""
+    if _is_secure(value):
+        return value["secure"], True
+    if isinstance(value, dict):
+        found = False
+        out = {}
+        for k, v in value.items():
+            out[k], f = _open_secure(v)
+            found = found or f
+        return out, found
+    if isinstance(value, list):
+        items = [_open_secure(v) for v in value]
+        return [v for v, _ in items], any(f for _, f in items)
+    return value, False
+
+
+def _as_cli_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def project_name(project_dir: Path) -> str:
+    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    return str(data["name"])
+
+
+def stack_names(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def read_stack_file(project_dir: Path, stack: str) -> StackFile:
+    project = project_name(project_dir)
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(stack_names(project_dir)) or "none"
+        return StackFile(project, stack, path, {}, [], [Problem("", f"no stack file {path.name} (stacks: {known})")])
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        return StackFile(project, stack, path, {}, [], [Problem("", f"not valid YAML: {exc}")])
+    raw = data.get("config") or {}
+    problems: list[Problem] = []
+    if not isinstance(raw, dict):
+        return StackFile(project, stack, path, {}, [], [Problem("config", "must be a mapping of keys to values")])
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        opened, is_secret = _open_secure(value)
+        config[full_key] = _as_cli_string(opened)
+        if is_secret:
+            secret_keys.append(full_key)
+    disabled = raw.get("pulumi:disable-default-providers") or []
+    if "kubernetes" not in disabled and "*" not in disabled:
+        problems.append(
+            Problem(
+                "pulumi:disable-default-providers",
+                'must include "kubernetes" so no resource silently uses the ambient kubeconfig',
+            )
+        )
+    return StackFile(project, stack, path, config, sorted(secret_keys), problems)

@@ -1,0 +1,119 @@
+"""Validated scalar types shared by the stack configuration: names, quantities, durations, image refs.
+
+Each type rejects bad input with a message a user can act on; the config module adds the key path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_REGISTRY_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?$")
+_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
+# Gateway API Duration (GEP-2257), as the HTTPRoute CRD validates it.
+_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+_DURATION_PART = re.compile(r"([0-9]{1,5})(ms|h|m|s)")
+_VERSION = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(\.(?P<patch>[0-9]+))?(?P<pre>-[0-9A-Za-z.-]+)?$")
+_IMAGE = re.compile(
+    r"^(?P<repo>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*)"
+    r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_OCI_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+_UNIT_FACTORS = {
+    None: 1, "m": 0.001,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+_DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
+
+
+def _check(pattern: re.Pattern[str], what: str, max_len: int | None = None):
+    def validate(value: str) -> str:
+        if max_len is not None and len(value) > max_len:
+            raise ValueError(f"must be at most {max_len} characters, got {len(value)} ({value!r})")
+        if not pattern.match(value):
+            raise ValueError(f"must be {what}, got {value!r}")
+        return value
+
+    return AfterValidator(validate)
+
+
+def quantity_value(quantity: str) -> float:
+    """A Kubernetes quantity as a number (bytes for memory and storage, cores for CPU)."""
+    match = _QUANTITY.match(quantity)
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
+    return float(match["num"]) * _UNIT_FACTORS[match["unit"]]
+
+
+def duration_ms(duration: str) -> int:
+    """A Gateway API duration (`1h30m`, `3600s`, `500ms`) in milliseconds."""
+    if not _DURATION.match(duration):
+        raise ValueError(f"not a Gateway API duration: {duration!r}")
+    return sum(int(n) * _DURATION_MS[unit] for n, unit in _DURATION_PART.findall(duration))
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    match = _VERSION.match(version)
+    if not match:
+        raise ValueError(f"not a version: {version!r}")
+    return int(match["major"]), int(match["minor"]), int(match["patch"] or 0)
+
+
+def _check_image(value: str) -> str:
+    match = _IMAGE.match(value)
+    if not match:
+        raise ValueError(f"must be an image reference like 'registry/repo:tag' or 'repo@sha256:...', got {value!r}")
+    if not match["tag"] and not match["digest"]:
+        raise ValueError(f"must pin a tag or digest (an untagged image means ':latest'), got {value!r}")
+    if match["tag"] == "latest" and not match["digest"]:
+        raise ValueError(f"':latest' is not reproducible; pin a version tag or digest, got {value!r}")
+    return value
+
+
+def image_tag(image: str) -> str | None:
+    match = _IMAGE.match(image)
+    return match["tag"] if match else None
+
+
+def image_repository(image: str) -> str:
+    match = _IMAGE.match(image)
+    if not match:
+        raise ValueError(f"not an image reference: {image!r}")
+    return match["repo"]
+
+
+def _check_quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError(f"must be a Kubernetes quantity such as '100Gi' or '500m', got {value!r}")
+    if quantity_value(value) <= 0:
+        raise ValueError(f"must be greater than zero, got {value!r}")
+    return value
+
+
+def _check_duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(
+            f"must be a Gateway API duration (1 to 4 parts of up to 5 digits with h, m, s or ms, e.g. '3600s', '1h30m'), got {value!r}"
+        )
+    return value
+
+
+DnsLabel = Annotated[str, _check(_DNS_LABEL, "a DNS label (lowercase letters, digits and '-')", 63)]
+DnsSubdomain = Annotated[str, _check(_DNS_SUBDOMAIN, "a DNS subdomain (lowercase letters, digits, '-' and '.')", 253)]
+Hostname = Annotated[str, _check(_HOSTNAME, "a hostname such as 'llm.homelab.lan' or '*.homelab.lan'", 253)]
+RegistryHost = Annotated[str, _check(_REGISTRY_HOST, "a registry host such as 'harbor.homelab.lan' or 'harbor:8443'", 253)]
+Version = Annotated[str, _check(_VERSION, "a version such as 'v1.2.3' or '1.2.3'")]
+Digest = Annotated[str, _check(_DIGEST, "a digest 'sha256:<64 hex digits>'")]
+OciTag = Annotated[str, _check(_OCI_TAG, "an OCI tag (letters, digits, '_', '.', '-'; at most 128)")]
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+Quantity = Annotated[str, AfterValidator(_check_quantity)]
+Duration = Annotated[str, AfterValidator(_check_duration)]
