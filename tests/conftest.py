@@ -1,0 +1,52 @@
+"""Shared fixtures: every test renders the real program through the offline engine."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from llmd_stack.config import PROJECT
+from llmd_stack.engine import RenderResult
+from llmd_stack.offline import render_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "s3cr3t-robot-token-value"
+PASSWORD = "gr4fana-admin-password"
+
+
+def stack_config(stack: str = "homelab") -> dict[str, Any]:
+    """The `llmd-homelab:*` keys of a stack file, unqualified, without the secure values."""
+    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    prefix = f"{PROJECT}:"
+    return {
+        key[len(prefix):]: value
+        for key, value in data.items()
+        if key.startswith(prefix) and not (isinstance(value, dict) and "secure" in value)
+    }
+
+
+@pytest.fixture
+def homelab() -> dict[str, Any]:
+    """A fresh, mutable copy of the homelab stack config."""
+    return copy.deepcopy(stack_config("homelab"))
+
+
+@pytest.fixture
+def render() -> Callable[..., RenderResult]:
+    """Render a config dict (unqualified keys) with known plaintext secrets."""
+
+    def _render(config: dict[str, Any], secrets: dict[str, str] | None = None) -> RenderResult:
+        return render_config(
+            config, secrets if secrets is not None else {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD}
+        )
+
+    return _render
+
+
+@pytest.fixture
+def homelab_render(render, homelab) -> RenderResult:
+    return render(homelab)

@@ -1,0 +1,113 @@
+"""The offline CLI as a user runs it: `python -m llmd_stack render|check --stack NAME`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import ROOT
+
+SECURE = {"secure": "v1:ciphertext-nobody-can-read"}
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "llmd_stack", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def project_with_stack(tmp_path: Path, name: str, config: dict) -> Path:
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return tmp_path
+
+
+def homelab_stack_file() -> dict:
+    return yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())["config"]
+
+
+def test_render_writes_resources_and_manifests(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("render", "--stack", "homelab", "--out", str(out), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "resources.json").read_text())
+    assert (doc["project"], doc["stack"]) == ("llmd-homelab", "homelab")
+    first = doc["resources"][0]
+    assert set(first) >= {"urn", "type", "name", "parent", "dependsOn", "protect", "retainOnDelete", "inputs"}
+    manifests = sorted((out / "manifests").glob("*.yaml"))
+    assert manifests, "no manifest written"
+    for path in manifests:
+        obj = yaml.safe_load(path.read_text())
+        assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"], path.name
+    assert "resources" in proc.stdout and "llmd-homelab/homelab" in proc.stdout
+
+
+def test_render_is_byte_identical_across_runs_and_working_directories(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run_cli("render", "--stack", "homelab", "--out", str(first), cwd=ROOT).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run_cli("render", "--stack", "homelab", "--out", str(second), "--project-dir", str(ROOT), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    files_a = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert files_a == files_b
+    for rel in files_a:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+
+
+def test_bad_config_exits_2_naming_every_key_and_writes_nothing(tmp_path):
+    config = homelab_stack_file()
+    config["llmd-homelab:cluster"]["namepsace"] = "typo"
+    config["llmd-homelab:models"][0]["gpusPerReplica"] = "two"
+    config["llmd-homelab:models"][0]["replicas"] = 0
+    project = project_with_stack(tmp_path, "bad", config)
+    proc = run_cli("render", "--stack", "bad", cwd=project)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert "Pulumi.bad.yaml: cluster.namepsace: unknown key (did you mean 'namespace'?)" in lines
+    assert "Pulumi.bad.yaml: models[0].replicas: must be >= 1, got 0" in lines
+    assert any(line.startswith("Pulumi.bad.yaml: models[0].gpusPerReplica: must be a whole number") for line in lines)
+    assert "Traceback" not in proc.stderr
+    assert not (project / "build").exists()
+
+
+def test_secure_values_render_without_a_passphrase_and_stay_redacted(tmp_path):
+    config = homelab_stack_file()
+    config["llmd-homelab:registryToken"] = SECURE
+    project = project_with_stack(tmp_path, "enc", config)
+    proc = run_cli("render", "--stack", "enc", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "ciphertext-nobody-can-read" not in (project / "build/enc/resources.json").read_text()
+
+
+def test_plain_secret_in_stack_file_is_refused(tmp_path):
+    config = homelab_stack_file()
+    config["llmd-homelab:registryToken"] = "plaintext-token"
+    proc = run_cli("render", "--stack", "plain", cwd=project_with_stack(tmp_path, "plain", config))
+    assert proc.returncode == 2
+    assert "registryToken: must be a secret" in proc.stderr
+
+
+def test_stack_file_must_disable_the_default_kubernetes_provider(tmp_path):
+    config = homelab_stack_file()
+    del config["pulumi:disable-default-providers"]
+    proc = run_cli("render", "--stack", "nodefault", cwd=project_with_stack(tmp_path, "nodefault", config))
+    assert proc.returncode == 2
+    assert 'pulumi:disable-default-providers: must include "kubernetes"' in proc.stderr
+
+
+def test_unknown_stack_is_a_clear_error(tmp_path):
+    proc = run_cli("render", "--stack", "nope", cwd=ROOT)
+    assert proc.returncode == 2
+    assert "no stack file Pulumi.nope.yaml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_check_runs_after_render(tmp_path):
+    proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "o"), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
