@@ -43,6 +43,7 @@ class _Strict(BaseModel):
         validate_by_name=False,
         frozen=True,
         validate_default=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -50,6 +51,8 @@ class _Strict(BaseModel):
 
 
 class ClusterConfig(_Strict):
+    """The target cluster: kubeconfig, context, namespace and version."""
+
     kubeconfig: str | None = Field(None, description="Path to a kubeconfig file; unset uses the provider's default lookup.")
     context: str | None = Field(None, description="kubeconfig context; unset uses the current context.")
     namespace: DnsLabel = Field("llm-d", description="Namespace of the model servers, EPPs and routes.")
@@ -60,6 +63,8 @@ class ClusterConfig(_Strict):
 
 
 class GpuSelection(_Strict):
+    """Which GPUs a model pod may claim; the component turns this into a CEL selector."""
+
     model: str = Field(
         "A770",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
@@ -69,8 +74,11 @@ class GpuSelection(_Strict):
 
 
 class DraDriverConfig(_Strict):
+    """The Intel GPU DRA driver chart."""
+
     chart_version: Version = Field("0.11.0", description="intel-gpu-resource-driver-chart version (0.11.x).")
     namespace: DnsLabel = "intel-gpu-resource-driver"
+    """Namespace of the driver (Pod Security `privileged`)."""
     health_monitoring: Literal["disabled", "xpumd"] = Field(
         "disabled",
         description="`disabled`: privileged plugin without health checks; `xpumd`: health from XPU Manager v2. "
@@ -79,6 +87,8 @@ class DraDriverConfig(_Strict):
 
 
 class GpuConfig(_Strict):
+    """GPU allocation through the Intel GPU DRA driver (DeviceClass `gpu.intel.com`)."""
+
     enabled: bool = Field(True, description="Install the Intel GPU DRA driver; false for GPU-less clusters.")
     driver: DraDriverConfig = DraDriverConfig()
     selection: GpuSelection = GpuSelection()
@@ -88,6 +98,8 @@ class GpuConfig(_Strict):
 
 
 class RegistryConfig(_Strict):
+    """The Harbor registry holding the ModelKits, and the robot account that pulls them."""
+
     host: RegistryHost = Field("harbor.homelab.lan", description="Harbor registry host (and port).")
     project: DnsLabel = Field("llm", description="Harbor project that holds the ModelKits.")
     robot_account: str = Field(
@@ -115,6 +127,8 @@ class CosignConfig(_Strict):
 
 
 class LoaderConfig(_Strict):
+    """The `kitops-init` Job that unpacks a ModelKit into the model PVC once."""
+
     image: ImageRef = Field("ghcr.io/kitops-ml/kitops-init:v1.7.0", description="kitops-init image (pinned).")
     cosign: CosignConfig | None = Field(None, description="Verify ModelKit signatures before unpacking.")
 
@@ -122,8 +136,11 @@ class LoaderConfig(_Strict):
 class ModelKitRef(_Strict):
     project: DnsLabel | None = Field(None, description="Harbor project; defaults to `registry.project`.")
     repository: str = Field(..., pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+    """Repository of the ModelKit inside the Harbor project."""
     tag: OciTag | None = None
+    """ModelKit tag (exactly one of tag or digest)."""
     digest: Digest | None = None
+    """ModelKit digest `sha256:...` (exactly one of tag or digest)."""
 
     @model_validator(mode="after")
     def _tag_or_digest(self) -> "ModelKitRef":
@@ -143,6 +160,7 @@ class ModelCacheConfig(_Strict):
     size: Quantity = Field("100Gi", description="PVC size; holds every unpacked ModelKit version of the model.")
     storage_class: str | None = Field("local-path", description="Storage class; null uses the cluster default.")
     access_mode: Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"] = "ReadWriteOnce"
+    """`ReadWriteOnce` (local-path) keeps all replicas on the PVC's node."""
 
 
 # --- serving -------------------------------------------------------------------------------------------------------
@@ -159,8 +177,10 @@ class EngineConfig(_Strict):
     kind: EngineKind = Field("ipex-llm", description="`ipex-llm` (A770), `vllm` (upstream), `sim` (no GPU).")
     image: ImageRef | None = Field(None, description="Engine image; defaults per kind (pinned).")
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "float16"
+    """`--dtype` of the engine."""
     prefix_caching: bool = Field(True, description="`--enable-prefix-caching`; the prefix-cache scorer relies on it.")
     max_model_len: int | None = Field(None, ge=128, le=1_048_576)
+    """`--max-model-len`; unset uses the model's own."""
     extra_args: list[str] = Field(default_factory=list, description="Appended to the engine command line.")
 
     @property
@@ -170,12 +190,16 @@ class EngineConfig(_Strict):
 
 class ResourceAmounts(_Strict):
     cpu: Quantity
+    """CPU quantity, e.g. `4` or `500m`."""
     memory: Quantity
+    """Memory quantity, e.g. `24Gi`."""
 
 
 class ResourcesConfig(_Strict):
     requests: ResourceAmounts = ResourceAmounts(cpu="4", memory="24Gi")
+    """Requested CPU and memory."""
     limits: ResourceAmounts = ResourceAmounts(cpu="8", memory="32Gi")
+    """CPU and memory limits."""
 
 
 class RouteTimeouts(_Strict):
@@ -186,30 +210,40 @@ class RouteTimeouts(_Strict):
 class RouteConfig(_Strict):
     hostnames: list[Hostname] = Field(default_factory=list, description="Route only these Host headers.")
     path_prefix: str = Field("/", pattern=r"^/[A-Za-z0-9/._~%!$&'()*+,;=:@-]*$")
+    """HTTPRoute `PathPrefix` match."""
     match_model_header: bool = Field(
         False, description="Also match `X-Gateway-Model-Name: <servedName>` (set by GAIE body-based routing)."
     )
     timeouts: RouteTimeouts = RouteTimeouts()
+    """HTTPRoute rule timeouts."""
 
 
 class ModelConfig(_Strict):
     name: DnsLabel = Field(..., max_length=30, description="Short id; prefixes every object of this model.")
     served_name: str = Field(..., min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
+    """Model name clients send in requests (`--served-model-name`)."""
     model_kit: ModelKitRef
+    """The ModelKit in Harbor: `<registry.host>/<project>/<repository>:<tag>` or `@<digest>`."""
     cache: ModelCacheConfig = ModelCacheConfig()
+    """The PVC the ModelKit is unpacked into once."""
     engine: EngineConfig = EngineConfig()
+    """The serving engine and its arguments."""
     replicas: int = Field(2, ge=1, le=64, description="Decode replicas.")
     gpus_per_replica: int = Field(1, ge=1, le=8, description="GPUs per replica = tensor parallel size.")
     resources: ResourcesConfig = ResourcesConfig()
+    """CPU and memory of each model server container."""
     shm_size: Quantity = Field("16Gi", description="Memory-backed /dev/shm for the engine.")
     startup_timeout_seconds: int = Field(1800, ge=60, le=14_400, description="How long a pod may take to load.")
     route: RouteConfig = RouteConfig()
+    """How the gateway routes requests to this model's pool."""
     extra_values: dict[str, Any] = Field(
         default_factory=dict, description="Escape hatch: deep-merged into the modelservice chart values."
     )
 
 
 class ModelServiceConfig(_Strict):
+    """The llm-d `modelservice` chart that runs the decode pods."""
+
     chart_version: Version = Field("v0.4.12", description="llm-d-modelservice chart version (v0.4.x layout).")
 
 
@@ -229,8 +263,11 @@ PluginType = Literal[
 
 class EppPlugin(_Strict):
     type: PluginType
+    """Plugin type, as the EPP registers it."""
     name: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Instance name; defaults to the type."""
     parameters: dict[str, Any] = Field(default_factory=dict)
+    """Plugin parameters (checked per type)."""
 
     @property
     def ref(self) -> str:
@@ -239,12 +276,16 @@ class EppPlugin(_Strict):
 
 class ProfilePluginRef(_Strict):
     plugin_ref: str
+    """Name (or type) of a plugin in `scheduling.plugins`."""
     weight: int | None = Field(None, ge=0, le=100)
+    """Scorer weight; unset for pickers and handlers."""
 
 
 class SchedulingProfile(_Strict):
     name: DnsLabel
+    """Profile name."""
     plugins: list[ProfilePluginRef] = Field(..., min_length=1)
+    """Plugins of this profile, in order."""
 
 
 def _default_plugins() -> list[EppPlugin]:
@@ -271,11 +312,17 @@ def _default_profiles() -> list[SchedulingProfile]:
 
 
 class SchedulingConfig(_Strict):
+    """The InferencePool and its Endpoint Picker (EPP) per model."""
+
     chart_version: Version = Field("v1.1.0", description="inferencepool chart version (= GAIE release tag).")
     epp_image: ImageRef = "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"
+    """Endpoint Picker image (pinned)."""
     epp_replicas: int = Field(1, ge=1, le=10)
+    """Endpoint Picker replicas per pool."""
     plugins: list[EppPlugin] = Field(default_factory=_default_plugins)
+    """EPP plugin instances (scorers, pickers, profile handlers) with parameters."""
     profiles: list[SchedulingProfile] = Field(default_factory=_default_profiles)
+    """Scheduling profiles: which plugins score and pick, with weights."""
     extra_flags: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Escape hatch: extra EPP flags (name without dashes -> value)."
     )
@@ -286,6 +333,8 @@ class SchedulingConfig(_Strict):
 
 
 class GatewayConfig(_Strict):
+    """The gateway in front of the pools (kgateway 2.1.x with Gateway API CRDs)."""
+
     provider: Literal["kgateway"] = Field("kgateway", description="Gateway implementation.")
     kgateway_version: Version = Field("v2.1.2", description="kgateway-crds and kgateway chart version.")
     gateway_api_version: Version = Field("v1.4.0", description="Gateway API standard CRDs release.")
@@ -293,9 +342,11 @@ class GatewayConfig(_Strict):
         "kgateway", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="GatewayClass the Gateway uses."
     )
     controller_namespace: DnsLabel = "kgateway-system"
+    """Namespace of the gateway controller."""
     name: DnsLabel = Field("llm-d-gateway", description="Gateway object name (in cluster.namespace).")
     port: int = Field(80, ge=1, le=65535, description="HTTP listener port.")
     service_type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
+    """Service type of the Gateway's proxy (the only exposed service)."""
     min_route_timeout: Duration = Field("60s", description="Policy floor for route timeouts (0s = no limit).")
 
 
@@ -314,23 +365,32 @@ class PrometheusConfig(_Strict):
     mode: Literal["install", "existing"] = Field("install", description="Install kube-prometheus-stack or use one.")
     chart_version: Version = Field("88.5.3", description="kube-prometheus-stack chart version (88.x).")
     namespace: DnsLabel = "monitoring"
+    """Namespace of kube-prometheus-stack (or of the existing Prometheus)."""
     release_name: DnsLabel = "kube-prometheus-stack"
+    """Helm release name; monitors carry `release: <name>` for it."""
     retention: str = Field(
         "15d",
         pattern=r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
         description="Prometheus retention (Prometheus duration, e.g. `15d`).",
     )
     storage_size: Quantity = "50Gi"
+    """Prometheus PVC size."""
     storage_class: str | None = "local-path"
+    """Prometheus PVC storage class; null uses the cluster default."""
     monitor_labels: dict[str, str] = Field(
         default_factory=dict, description="Labels monitors carry so an existing Prometheus selects them."
     )
 
 
 class MonitoringConfig(_Strict):
+    """GPU exporter, Prometheus, monitors, alerts and the serving dashboard."""
+
     enabled: bool = True
+    """Deploy monitoring (exporter, monitors, rules, dashboard)."""
     exporter: ExporterConfig = ExporterConfig()
+    """The GPU metrics exporter."""
     prometheus: PrometheusConfig = PrometheusConfig()
+    """The Prometheus that scrapes the stack."""
     grafana: bool = Field(True, description="Install Grafana with kube-prometheus-stack and provision the dashboard.")
 
 

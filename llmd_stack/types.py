@@ -35,6 +35,10 @@ _UNIT_FACTORS = {
 _DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 
 
+class TypeName(str):
+    """A readable type name for the generated config reference."""
+
+
 def _check(pattern: re.Pattern[str], what: str, max_len: int | None = None):
     def validate(value: str) -> str:
         if max_len is not None and len(value) > max_len:
@@ -107,13 +111,19 @@ def _check_duration(value: str) -> str:
     return value
 
 
-DnsLabel = Annotated[str, _check(_DNS_LABEL, "a DNS label (lowercase letters, digits and '-')", 63)]
-DnsSubdomain = Annotated[str, _check(_DNS_SUBDOMAIN, "a DNS subdomain (lowercase letters, digits, '-' and '.')", 253)]
-Hostname = Annotated[str, _check(_HOSTNAME, "a hostname such as 'llm.homelab.lan' or '*.homelab.lan'", 253)]
-RegistryHost = Annotated[str, _check(_REGISTRY_HOST, "a registry host such as 'harbor.homelab.lan' or 'harbor:8443'", 253)]
-Version = Annotated[str, _check(_VERSION, "a version such as 'v1.2.3' or '1.2.3'")]
-Digest = Annotated[str, _check(_DIGEST, "a digest 'sha256:<64 hex digits>'")]
-OciTag = Annotated[str, _check(_OCI_TAG, "an OCI tag (letters, digits, '_', '.', '-'; at most 128)")]
-ImageRef = Annotated[str, AfterValidator(_check_image)]
-Quantity = Annotated[str, AfterValidator(_check_quantity)]
-Duration = Annotated[str, AfterValidator(_check_duration)]
+DnsLabel = Annotated[str, _check(_DNS_LABEL, "a DNS label (lowercase letters, digits and '-')", 63), TypeName("DNS label")]
+DnsSubdomain = Annotated[
+    str, _check(_DNS_SUBDOMAIN, "a DNS subdomain (lowercase letters, digits, '-' and '.')", 253), TypeName("DNS subdomain")
+]
+Hostname = Annotated[
+    str, _check(_HOSTNAME, "a hostname such as 'llm.homelab.lan' or '*.homelab.lan'", 253), TypeName("hostname")
+]
+RegistryHost = Annotated[
+    str, _check(_REGISTRY_HOST, "a registry host such as 'harbor.homelab.lan' or 'harbor:8443'", 253), TypeName("host[:port]")
+]
+Version = Annotated[str, _check(_VERSION, "a version such as 'v1.2.3' or '1.2.3'"), TypeName("version")]
+Digest = Annotated[str, _check(_DIGEST, "a digest 'sha256:<64 hex digits>'"), TypeName("digest")]
+OciTag = Annotated[str, _check(_OCI_TAG, "an OCI tag (letters, digits, '_', '.', '-'; at most 128)"), TypeName("OCI tag")]
+ImageRef = Annotated[str, AfterValidator(_check_image), TypeName("image (pinned)")]
+Quantity = Annotated[str, AfterValidator(_check_quantity), TypeName("quantity")]
+Duration = Annotated[str, AfterValidator(_check_duration), TypeName("Gateway API duration")]
