@@ -166,10 +166,11 @@ class ModelCacheConfig(_Strict):
 # --- serving -------------------------------------------------------------------------------------------------------
 
 EngineKind = Literal["ipex-llm", "vllm", "sim"]
+# Pinned defaults. `vllm` has none on purpose: upstream vLLM XPU is broken on the A770 since 0.10, so a user
+# choosing it names the XPU build they have tested.
 ENGINE_DEFAULT_IMAGES: dict[str, str] = {
     "ipex-llm": "intelanalytics/ipex-llm-serving-xpu:0.8.3-b19",
-    "vllm": "vllm/vllm-openai:v0.11.0",
-    "sim": "ghcr.io/llm-d/llm-d-inference-sim:v0.5.1",
+    "sim": "ghcr.io/llm-d/llm-d-inference-sim:v0.10.2",
 }
 
 
@@ -182,6 +183,12 @@ class EngineConfig(_Strict):
     max_model_len: int | None = Field(None, ge=128, le=1_048_576)
     """`--max-model-len`; unset uses the model's own."""
     extra_args: list[str] = Field(default_factory=list, description="Appended to the engine command line.")
+
+    @model_validator(mode="after")
+    def _image_for_vllm(self) -> "EngineConfig":
+        if self.image is None and self.kind not in ENGINE_DEFAULT_IMAGES:
+            raise ValueError(f"engine {self.kind!r} has no default image; set image to a pinned XPU build of vLLM")
+        return self
 
     @property
     def resolved_image(self) -> str:
@@ -222,7 +229,7 @@ class ModelConfig(_Strict):
     name: DnsLabel = Field(..., max_length=30, description="Short id; prefixes every object of this model.")
     served_name: str = Field(..., min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
     """Model name clients send in requests (`--served-model-name`)."""
-    model_kit: ModelKitRef
+    model_kit: ModelKitRef | None = None
     """The ModelKit in Harbor: `<registry.host>/<project>/<repository>:<tag>` or `@<digest>`."""
     cache: ModelCacheConfig = ModelCacheConfig()
     """The PVC the ModelKit is unpacked into once."""
@@ -561,6 +568,12 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
                     f"{timeouts.backend_request} is longer than request {timeouts.request}; "
                     "Gateway API requires backendRequest <= request unless request is 0s",
                 )
+            )
+        if model.engine.kind != "sim" and model.model_kit is None:
+            problems.append(Problem(f"{at}.modelKit", f"required for engine {model.engine.kind!r} (only 'sim' loads no model)"))
+        if model.cache.access_mode == "ReadWriteOncePod" and model.replicas > 1:
+            problems.append(
+                Problem(f"{at}.cache.accessMode", "ReadWriteOncePod lets one pod mount the model; use ReadWriteOnce or ReadWriteMany")
             )
         if model.engine.kind != "sim" and not cfg.gpu.enabled:
             problems.append(

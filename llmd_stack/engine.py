@@ -93,12 +93,33 @@ def canonical(value: Any) -> Any:
     return value
 
 
+def _mask(value: Any) -> Any:
+    """A secret value with its shape kept (keys stay readable) and every leaf replaced by "[secret]"."""
+    value = _plain(value)
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return SECRET
+
+
+def integral(value: Any) -> Any:
+    """Mocks hand numbers over as floats; Kubernetes and Helm want `replicas: 2`, not `2.0`."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
 def redact(value: Any) -> Any:
     """Deserialized RPC properties with secrets replaced by "[secret]" and resource references by their URN."""
     if isinstance(value, dict):
         sig = value.get(_SIG_KEY)
         if sig == _SECRET_SIG:
-            return SECRET
+            return _mask(value.get("value"))
         if sig == _RESOURCE_SIG:
             return value.get("urn")
         if sig == _OUTPUT_SIG:
@@ -163,7 +184,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 aliases=sorted(a.urn for a in request.aliases if a.urn) + sorted(
                     a.spec.name for a in request.aliases if not a.urn and a.spec.name
                 ),
-                inputs=canonical(redact(inputs)),
+                inputs=canonical(integral(redact(inputs))),
             )
         )
         return response

@@ -1,6 +1,7 @@
 """Composition: one provider, the namespaces, every component in dependency order, the stack exports.
 
-This is the program `pulumi up` runs (through `__main__.py`) and the offline engine runs under mocks.
+This is the program `pulumi up` runs (through `__main__.py`) and the offline engine runs under mocks. It maps the
+typed config onto each component's own args; components meet only through each other's outputs.
 """
 
 from __future__ import annotations
@@ -8,7 +9,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import LoadedStack, StackConfig
+from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
+from components.meta import labels
+from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
+from components.modelservice import Engine, ModelService, ModelServiceArgs, Resources
+
+from .config import LoadedStack, ModelConfig, StackConfig
 
 
 def kubernetes_provider(cfg: StackConfig) -> k8s.Provider:
@@ -17,24 +23,137 @@ def kubernetes_provider(cfg: StackConfig) -> k8s.Provider:
         "k8s",
         kubeconfig=cfg.cluster.kubeconfig,
         context=cfg.cluster.context,
-        # Server-side apply lets kgateway/charts and this program co-own fields without conflicts.
+        # Server-side apply lets charts and this program co-own fields without conflicts.
         enable_server_side_apply=True,
+    )
+
+
+def monitor_labels(cfg: StackConfig) -> dict[str, str] | None:
+    """Labels a PodMonitor/ServiceMonitor needs so the chosen Prometheus selects it; None without monitoring."""
+    if not cfg.monitoring.enabled:
+        return None
+    prometheus = cfg.monitoring.prometheus
+    if prometheus.mode == "install":
+        # kube-prometheus-stack selects monitors labelled `release: <release>` by default.
+        return {"release": prometheus.release_name}
+    return dict(prometheus.monitor_labels)
+
+
+def modelkit_reference(cfg: StackConfig, model: ModelConfig) -> str:
+    kit = model.model_kit
+    assert kit is not None
+    base = f"{cfg.registry.host}/{kit.project or cfg.registry.project}/{kit.repository}"
+    return f"{base}@{kit.digest}" if kit.digest else f"{base}:{kit.tag}"
+
+
+def model_cache(
+    cfg: StackConfig, loaded: LoadedStack, model: ModelConfig, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> ModelKitCache:
+    kit = model.model_kit
+    assert kit is not None
+    cosign = cfg.loader.cosign
+    return ModelKitCache(
+        f"{model.name}-cache",
+        ModelKitCacheArgs(
+            namespace=namespace,
+            model=model.name,
+            modelkit_ref=modelkit_reference(cfg, model),
+            version=kit.version,
+            size=model.cache.size,
+            storage_class=model.cache.storage_class,
+            access_mode=model.cache.access_mode,
+            loader_image=cfg.loader.image,
+            registry=RegistryAccess(cfg.registry.host, cfg.registry.robot_account, loaded.secrets.registry_token),
+            cosign=Cosign(cosign.public_key, cosign.cert_identity, cosign.cert_oidc_issuer) if cosign else None,
+        ),
+        opts=opts,
+    )
+
+
+def model_service(
+    cfg: StackConfig,
+    model: ModelConfig,
+    namespace: pulumi.Input[str],
+    gpu: IntelGpuDra | None,
+    cache: ModelKitCache | None,
+    opts: pulumi.ResourceOptions,
+) -> ModelService:
+    engine = model.engine
+    waits_for: list[pulumi.Resource] = [r for r in (gpu, cache) if r is not None]
+    return ModelService(
+        model.name,
+        ModelServiceArgs(
+            namespace=namespace,
+            model=model.name,
+            served_name=model.served_name,
+            chart_version=cfg.model_service.chart_version,
+            engine=Engine(
+                kind=engine.kind,
+                image=engine.resolved_image,
+                dtype=engine.dtype,
+                prefix_caching=engine.prefix_caching,
+                max_model_len=engine.max_model_len,
+                extra_args=tuple(engine.extra_args),
+            ),
+            replicas=model.replicas,
+            gpus_per_replica=model.gpus_per_replica,
+            resources=Resources(
+                requests=model.resources.requests.model_dump(), limits=model.resources.limits.model_dump()
+            ),
+            shm_size=model.shm_size,
+            startup_timeout_seconds=model.startup_timeout_seconds,
+            device_class=gpu.device_class if gpu and engine.kind != "sim" else None,
+            device_selectors=gpu.selectors if gpu and engine.kind != "sim" else None,
+            claim_name=cache.claim_name if cache else None,
+            model_path=cache.model_path if cache else None,
+            same_node=cache is not None and model.cache.access_mode == "ReadWriteOnce" and model.replicas > 1,
+            pod_monitor_labels=monitor_labels(cfg),
+            extra_values=model.extra_values,
+        ),
+        # Model pods wait for the GPU driver and for their model on the PVC, nothing else.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=waits_for)),
     )
 
 
 def build(loaded: LoadedStack) -> None:
     cfg = loaded.config
     provider = kubernetes_provider(cfg)
-    opts = pulumi.ResourceOptions(provider=provider)
+    opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
 
-    namespace = k8s.core.v1.Namespace(
+    serving_namespace = k8s.core.v1.Namespace(
         "serving-namespace",
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=cfg.cluster.namespace,
-            labels={"app.kubernetes.io/part-of": "llm-d", "pod-security.kubernetes.io/enforce": "baseline"},
+            labels={**labels("serving"), "pod-security.kubernetes.io/enforce": "baseline"},
         ),
-        opts=opts,
+        opts=pulumi.ResourceOptions(provider=provider),
     )
+    namespace = serving_namespace.metadata.name
 
-    pulumi.export("namespace", namespace.metadata.name)
-    pulumi.export("models", [m.served_name for m in cfg.models])
+    gpu = None
+    if cfg.gpu.enabled:
+        gpu = IntelGpuDra(
+            "gpu",
+            IntelGpuDraArgs(
+                namespace=cfg.gpu.driver.namespace,
+                chart_version=cfg.gpu.driver.chart_version,
+                health_monitoring=cfg.gpu.driver.health_monitoring,
+                selector=GpuSelector(cfg.gpu.selection.model, cfg.gpu.selection.min_memory),
+            ),
+            opts=opts,
+        )
+
+    services: dict[str, ModelService] = {}
+    for model in cfg.models:
+        cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
+        services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts)
+
+    pulumi.export("namespace", namespace)
+    pulumi.export("deviceClass", gpu.device_class if gpu else None)
+    pulumi.export(
+        "models",
+        {
+            name: {"servedName": svc.served_name, "podLabels": svc.pod_labels, "port": svc.port}
+            for name, svc in services.items()
+        },
+    )

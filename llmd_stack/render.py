@@ -11,18 +11,7 @@ from typing import Any
 
 import yaml
 
-from .engine import Registration, RenderResult, provider_autoname
-
-
-def integral(value: Any) -> Any:
-    """Mocks hand numbers over as floats; Kubernetes wants `replicas: 2`, not `2.0`."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [integral(v) for v in value]
-    return value
+from .engine import Registration, RenderResult, integral, provider_autoname
 
 
 def manifest(resource: Registration) -> dict[str, Any]:

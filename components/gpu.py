@@ -1,0 +1,87 @@
+"""IntelGpuDra: the Intel GPU DRA driver (chart), its privileged namespace, and typed GPU selection as CEL.
+
+Uses `helm.v4.Chart`: the driver chart has no Helm hooks, and v4 shows every rendered object in `pulumi preview`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .meta import labels
+
+CHART = "oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart"
+# The DeviceClass the driver chart creates; pods claim GPUs through it.
+DEVICE_CLASS = "gpu.intel.com"
+ATTRIBUTE_DOMAIN = "gpu.intel.com"
+
+
+@dataclass(frozen=True)
+class GpuSelector:
+    """Which devices of the class a claim may get: model name and optional minimum memory."""
+
+    model: str
+    min_memory: str | None = None
+
+    def cel(self) -> list[str]:
+        expressions = [f'device.attributes["{ATTRIBUTE_DOMAIN}"].model == "{self.model}"']
+        if self.min_memory:
+            expressions.append(
+                f'device.capacity["{ATTRIBUTE_DOMAIN}"].memory.compareTo(quantity("{self.min_memory}")) >= 0'
+            )
+        return expressions
+
+
+@dataclass(frozen=True)
+class IntelGpuDraArgs:
+    namespace: str
+    chart_version: str
+    health_monitoring: Literal["disabled", "xpumd"]
+    selector: GpuSelector
+
+
+def driver_values(health_monitoring: str) -> dict:
+    """One explicit, working mode: the chart's defaults (health on, xpumd off) make the plugin exit after ~5 min."""
+    if health_monitoring == "xpumd":
+        return {
+            "kubeletPlugin": {"privileged": False, "healthMonitoring": {"enabled": True}},
+            "xpumdEnabled": True,
+            "xpumd": {"gpuAccess": "dra"},
+        }
+    return {"kubeletPlugin": {"privileged": True, "healthMonitoring": {"enabled": False}}, "xpumdEnabled": False}
+
+
+class IntelGpuDra(pulumi.ComponentResource):
+    device_class: pulumi.Output[str]
+    selectors: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: IntelGpuDraArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:gpu:IntelGpuDra", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namespace_labels = {
+            **labels("gpu-driver"),
+            # hostPath mounts (/var/lib/kubelet, /etc/cdi, /var/run/cdi, /sys) and a privileged plugin.
+            "pod-security.kubernetes.io/enforce": "privileged",
+        }
+        if args.health_monitoring == "xpumd":
+            namespace_labels["resource.kubernetes.io/admin-access"] = "true"
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels=namespace_labels),
+            opts=child,
+        )
+        chart = k8s.helm.v4.Chart(
+            f"{name}-driver",
+            chart=CHART,
+            version=args.chart_version,
+            namespace=namespace.metadata.name,
+            values=driver_values(args.health_monitoring),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        # Consumers get the class only once the driver is installed: reading it orders them after the chart.
+        self.device_class = chart.urn.apply(lambda _: DEVICE_CLASS)
+        self.selectors = pulumi.Output.from_input(args.selector.cel())
+        self.register_outputs({"device_class": self.device_class, "selectors": self.selectors})
