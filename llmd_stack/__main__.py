@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 a mandatory policy is violated (check), 2 the configuration 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,4 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Pulumi's runtime leaves per-thread event loops whose teardown at exit prints spurious errors.
+    os._exit(code)

@@ -219,7 +219,42 @@ def run_program(
     _sync_await(run_pulumi_func(run))
     outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
     pulumi_settings.ROOT.set(None)
-    return RenderResult(project, stack, monitor.registrations, outputs, secret_outputs)
+    return RenderResult(project, stack, registration_order(monitor.registrations), outputs, secret_outputs)
+
+
+def registration_order(registrations: list[Registration]) -> list[Registration]:
+    """A deterministic order the engine could have registered in: parents, providers and dependencies first.
+
+    The SDK sends registrations from a thread pool, so their arrival order varies from run to run; ties are
+    broken by URN so that rendering twice gives byte-identical output.
+    """
+    import heapq
+
+    by_urn = {r.urn: r for r in registrations}
+    waits_on: dict[str, set[str]] = {}
+    for r in registrations:
+        before = {r.parent, *r.depends_on}
+        if r.provider:
+            before.add(r.provider.rsplit("::", 1)[0])
+        waits_on[r.urn] = {u for u in before if u in by_urn and u != r.urn}
+    unlocks: dict[str, list[str]] = {u: [] for u in by_urn}
+    for urn, before in waits_on.items():
+        for b in before:
+            unlocks[b].append(urn)
+    ready = [u for u, before in waits_on.items() if not before]
+    heapq.heapify(ready)
+    remaining = {u: len(b) for u, b in waits_on.items()}
+    ordered: list[Registration] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for nxt in unlocks[urn]:
+            remaining[nxt] -= 1
+            if remaining[nxt] == 0:
+                heapq.heappush(ready, nxt)
+    if len(ordered) != len(registrations):  # a cycle cannot happen in Pulumi; keep everything regardless
+        ordered += sorted((r for r in registrations if r not in ordered), key=lambda r: r.urn)
+    return ordered
 
 
 def _resolve_outputs(exports: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
