@@ -153,7 +153,12 @@ def build(loaded: LoadedStack) -> None:
     pulumi.export(
         "models",
         {
-            name: {"servedName": svc.served_name, "podLabels": svc.pod_labels, "port": svc.port}
+            name: {
+                "servedName": svc.served_name,
+                "podLabels": svc.pod_labels,
+                "port": svc.port,
+                "metricsGeneration": svc.metrics_generation,
+            }
             for name, svc in services.items()
         },
     )

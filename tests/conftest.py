@@ -50,3 +50,21 @@ def render() -> Callable[..., RenderResult]:
 @pytest.fixture
 def homelab_render(render, homelab) -> RenderResult:
     return render(homelab)
+
+
+def chart_values(result: RenderResult, name: str) -> dict[str, Any]:
+    """The values a Helm chart resource was given (what the offline render and CrossGuard see)."""
+    return result.one("kubernetes:helm.sh/v4:Chart", name).inputs["values"]
+
+
+def objects(result: RenderResult, kind: str) -> list[dict[str, Any]]:
+    """Inputs of every directly declared Kubernetes object of a kind."""
+    return [r.inputs for r in result.resources if r.is_kubernetes_object and r.inputs.get("kind") == kind]
+
+
+def second_model(config: dict[str, Any], name: str = "qwen-7b", served: str = "qwen2.5-7b") -> dict[str, Any]:
+    """A second model with its own ModelKit and its own route prefix."""
+    model = copy.deepcopy(config["models"][0])
+    model.update(name=name, servedName=served, modelKit={"repository": name, "tag": "2.0.0"})
+    model["route"] = {**model.get("route", {}), "pathPrefix": f"/{name}"}
+    return model
