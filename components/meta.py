@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 PART_OF = {"app.kubernetes.io/part-of": "llm-d", "app.kubernetes.io/managed-by": "pulumi"}
@@ -13,3 +14,17 @@ def labels(component: str, **extra: str) -> dict[str, str]:
 
 def object_meta(name: str, namespace: str | None, component: str, **extra_labels: str) -> k8s.meta.v1.ObjectMetaArgs:
     return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(component, **extra_labels))
+
+
+def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """Options for a component's child that keep the component's own `depends_on`.
+
+    A component's `depends_on` does not hold back the children it creates in its constructor, so a component
+    that must wait (model pods for the download, the EPP for the CRDs) forwards it to them.
+    """
+    inherited = opts.depends_on if opts else None
+    if inherited is None:
+        inherited = []
+    elif not isinstance(inherited, (list, tuple)):
+        inherited = [inherited]
+    return pulumi.ResourceOptions(parent=parent, depends_on=list(inherited))

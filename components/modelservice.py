@@ -18,6 +18,9 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .meta import child_options
+from .values import deep_merge
+
 CHART = "llm-d-modelservice"
 CHART_REPO = "https://llm-d-incubation.github.io/llm-d-modelservice/"
 MODEL_MOUNT = "/data"
@@ -105,13 +108,6 @@ class ModelServiceArgs:
     same_node: bool = False  # RWO model PVC shared by several replicas
     pod_monitor_labels: dict[str, str] | None = None  # None: no PodMonitor
     extra_values: dict[str, Any] = field(default_factory=dict)
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return merged
 
 
 def pod_labels(model: str) -> dict[str, str]:
@@ -215,7 +211,7 @@ class ModelService(pulumi.ComponentResource):
             repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=args.namespace,
             values=values,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         ready = chart.urn
         self.pod_labels = ready.apply(lambda _: pod_labels(args.model))

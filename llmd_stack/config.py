@@ -26,6 +26,7 @@ from .types import (
     RegistryHost,
     Version,
     duration_ms,
+    image_tag,
 )
 
 PROJECT = "llmd-homelab"
@@ -266,6 +267,15 @@ PluginType = Literal[
     "weighted-random-picker",
     "single-profile-handler",
 ]
+
+
+# Parameters each EPP plugin accepts (the EPP decodes its config strictly: an unknown one stops it).
+PLUGIN_PARAMETERS: dict[str, dict[str, type]] = {
+    "prefix-cache-scorer": {"blockSize": int, "maxPrefixBlocksToMatch": int, "lruCapacityPerServer": int},
+    "max-score-picker": {"maxNumOfEndpoints": int},
+    "random-picker": {"maxNumOfEndpoints": int},
+    "weighted-random-picker": {"maxNumOfEndpoints": int},
+}
 
 
 class EppPlugin(_Strict):
@@ -579,8 +589,19 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
             problems.append(
                 Problem(f"{at}.engine.kind", f"engine {model.engine.kind!r} needs GPUs; set gpu.enabled: true or use 'sim'")
             )
+    if image_tag(cfg.scheduling.epp_image) is None:
+        problems.append(Problem("scheduling.eppImage", "the inferencepool chart takes hub/name:tag; pin a tag, not only a digest"))
     plugin_refs: dict[str, int] = {}
     for i, plugin in enumerate(cfg.scheduling.plugins):
+        known = PLUGIN_PARAMETERS.get(plugin.type, {})
+        for key, value in plugin.parameters.items():
+            if key not in known:
+                hint = f"known: {', '.join(sorted(known))}" if known else "this plugin takes none"
+                problems.append(Problem(f"scheduling.plugins[{i}].parameters.{key}", f"unknown parameter for {plugin.type} ({hint})"))
+            elif not isinstance(value, known[key]) or isinstance(value, bool):
+                problems.append(
+                    Problem(f"scheduling.plugins[{i}].parameters.{key}", f"must be {known[key].__name__}, got {value!r}")
+                )
         if plugin.ref in plugin_refs:
             problems.append(Problem(f"scheduling.plugins[{i}]", f"duplicate plugin {plugin.ref!r}; give it a distinct name"))
         plugin_refs.setdefault(plugin.ref, i)

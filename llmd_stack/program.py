@@ -9,11 +9,21 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.gateway import InferenceGateway, InferenceGatewayArgs, Kgateway, PoolRoute, RouteTimeouts
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
+from components.inference_pool import (
+    EppImage,
+    EppPluginSpec,
+    EppProfileSpec,
+    InferenceExtensionCrds,
+    InferencePool,
+    InferencePoolArgs,
+)
 from components.meta import labels
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
 from components.modelservice import Engine, ModelService, ModelServiceArgs, Resources
 
+from .compat import guard_warnings
 from .config import LoadedStack, ModelConfig, StackConfig
 
 
@@ -115,8 +125,57 @@ def model_service(
     )
 
 
+def inference_pool(
+    cfg: StackConfig,
+    model: ModelConfig,
+    service: ModelService,
+    namespace: pulumi.Input[str],
+    crds: InferenceExtensionCrds,
+    opts: pulumi.ResourceOptions,
+) -> InferencePool:
+    scheduling = cfg.scheduling
+    return InferencePool(
+        f"{model.name}-pool",
+        InferencePoolArgs(
+            namespace=namespace,
+            release=f"{model.name}-pool",
+            chart_version=scheduling.chart_version,
+            epp_image=EppImage.parse(scheduling.epp_image),
+            epp_replicas=scheduling.epp_replicas,
+            plugins=tuple(EppPluginSpec(p.type, p.name, dict(p.parameters)) for p in scheduling.plugins),
+            profiles=tuple(
+                EppProfileSpec(p.name, tuple((ref.plugin_ref, ref.weight) for ref in p.plugins)) for p in scheduling.profiles
+            ),
+            pod_labels=service.pod_labels,
+            target_port=service.port,
+            metrics_generation=service.metrics_generation,
+            extra_flags={k: str(v) for k, v in scheduling.extra_flags.items()},
+            monitor_labels=monitor_labels(cfg),
+            extra_values=scheduling.extra_values,
+        ),
+        # The EPP watches InferencePools and InferenceObjectives: their CRDs come first.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[crds])),
+    )
+
+
+def route(model: ModelConfig, pool: InferencePool) -> PoolRoute:
+    return PoolRoute(
+        name=model.name,
+        pool_name=pool.pool_name,
+        pool_group=pool.pool_group,
+        pool_kind=pool.pool_kind,
+        path_prefix=model.route.path_prefix,
+        hostnames=tuple(model.route.hostnames),
+        model_header=model.served_name if model.route.match_model_header else None,
+        timeouts=RouteTimeouts(model.route.timeouts.request, model.route.timeouts.backend_request),
+        waits_for=(pool,),
+    )
+
+
 def build(loaded: LoadedStack) -> None:
     cfg = loaded.config
+    for warning in guard_warnings(cfg):
+        pulumi.log.warn(str(warning))
     provider = kubernetes_provider(cfg)
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
 
@@ -143,12 +202,37 @@ def build(loaded: LoadedStack) -> None:
             opts=opts,
         )
 
+    gaie_crds = InferenceExtensionCrds("inference-extension-crds", cfg.scheduling.chart_version, opts=opts)
     services: dict[str, ModelService] = {}
+    routes: list[PoolRoute] = []
     for model in cfg.models:
         cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
         services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts)
+        pool = inference_pool(cfg, model, services[model.name], namespace, gaie_crds, opts)
+        routes.append(route(model, pool))
+
+    gateway_cfg = cfg.gateway
+    gateway = InferenceGateway(
+        "gateway",
+        InferenceGatewayArgs(
+            namespace=namespace,
+            name=gateway_cfg.name,
+            port=gateway_cfg.port,
+            gateway_api_version=gateway_cfg.gateway_api_version,
+            provider=Kgateway(
+                version=gateway_cfg.kgateway_version,
+                namespace=gateway_cfg.controller_namespace,
+                class_name=gateway_cfg.class_name,
+                service_type=gateway_cfg.service_type,
+            ),
+            routes=tuple(routes),
+            crds_before_controller=(gaie_crds,),
+        ),
+        opts=opts,
+    )
 
     pulumi.export("namespace", namespace)
+    pulumi.export("gateway", gateway.gateway_name)
     pulumi.export("deviceClass", gpu.device_class if gpu else None)
     pulumi.export(
         "models",

@@ -1,0 +1,202 @@
+"""InferenceGateway: Gateway API CRDs, a gateway controller, a Gateway, and one HTTPRoute per InferencePool.
+
+The controller is a `GatewayProvider`: kgateway 2.1.x today (Envoy with the inference extension); agentgateway,
+its successor, is another provider class. Pools and model services know nothing about the provider.
+Order: Gateway API CRDs -> provider CRDs -> controller -> Gateway -> HTTPRoutes (each also after its pool).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .meta import labels, object_meta
+
+GATEWAY_API = "gateway.networking.k8s.io"
+GATEWAY_API_CRDS = "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml"
+# Header GAIE body-based routing sets from the request's `model` field.
+MODEL_HEADER = "X-Gateway-Model-Name"
+
+
+class GatewayProvider(Protocol):
+    """What a gateway implementation contributes: its controller install and the GatewayClass to use."""
+
+    class_name: str
+
+    def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """Create the controller (and its CRDs); return what Gateways must wait for."""
+        ...
+
+    def infrastructure(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]
+    ) -> dict | None:
+        """The Gateway's `spec.infrastructure` (e.g. a parametersRef), creating what it refers to; None for defaults."""
+        ...
+
+
+@dataclass(frozen=True)
+class Kgateway:
+    """kgateway 2.1.x: the last line whose Envoy data plane routes to InferencePools (removed in 2.2)."""
+
+    version: str
+    namespace: str
+    class_name: str = "kgateway"
+    service_type: str = "LoadBalancer"
+
+    CRDS_CHART = "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds"
+    CHART = "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway"
+
+    def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.namespace,
+                labels={**labels("gateway-controller"), "pod-security.kubernetes.io/enforce": "baseline"},
+            ),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        # kgateway's own charts have no Helm hooks: helm.v4.Chart shows every object in previews.
+        crds = k8s.helm.v4.Chart(
+            f"{name}-crds",
+            chart=self.CRDS_CHART,
+            version=self.version,
+            namespace=namespace.metadata.name,
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *depends_on]),
+        )
+        controller = k8s.helm.v4.Chart(
+            f"{name}-controller",
+            chart=self.CHART,
+            version=self.version,
+            namespace=namespace.metadata.name,
+            values={"inferenceExtension": {"enabled": True}},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]),
+        )
+        return [controller]
+
+    def infrastructure(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]
+    ) -> dict | None:
+        if self.service_type == "LoadBalancer":
+            return None  # kgateway's default proxy Service
+        parameters = k8s.apiextensions.CustomResource(
+            f"{name}-parameters",
+            api_version="gateway.kgateway.dev/v1alpha1",
+            kind="GatewayParameters",
+            metadata=object_meta(gateway_name, namespace, "gateway"),
+            spec={"kube": {"service": {"type": self.service_type}}},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+        )
+        return {
+            "parametersRef": {
+                "group": "gateway.kgateway.dev",
+                "kind": "GatewayParameters",
+                "name": parameters.metadata.apply(lambda m: m["name"]),
+            }
+        }
+
+
+@dataclass(frozen=True)
+class RouteTimeouts:
+    request: str
+    backend_request: str
+
+
+@dataclass(frozen=True)
+class PoolRoute:
+    """One HTTPRoute to one InferencePool (outputs of an InferencePool component)."""
+
+    name: str
+    pool_name: pulumi.Input[str]
+    pool_group: str
+    pool_kind: str
+    path_prefix: str
+    timeouts: RouteTimeouts
+    hostnames: tuple[str, ...] = ()
+    model_header: str | None = None  # served model name to match in X-Gateway-Model-Name
+    waits_for: tuple[pulumi.Resource, ...] = ()
+
+
+@dataclass(frozen=True)
+class InferenceGatewayArgs:
+    namespace: pulumi.Input[str]
+    name: str
+    port: int
+    gateway_api_version: str
+    provider: GatewayProvider
+    routes: tuple[PoolRoute, ...] = field(default_factory=tuple)
+    crds_before_controller: tuple[pulumi.Resource, ...] = ()  # e.g. the GAIE CRDs the controller watches
+
+
+def route_spec(route: PoolRoute, gateway_name: str, gateway_namespace: pulumi.Input[str]) -> dict:
+    match: dict = {"path": {"type": "PathPrefix", "value": route.path_prefix}}
+    if route.model_header:
+        match["headers"] = [{"type": "Exact", "name": MODEL_HEADER, "value": route.model_header}]
+    spec: dict = {
+        "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name, "namespace": gateway_namespace}],
+        "rules": [
+            {
+                "matches": [match],
+                # No port: it is ignored for InferencePool backends (the pool's targetPorts decide).
+                "backendRefs": [{"group": route.pool_group, "kind": route.pool_kind, "name": route.pool_name}],
+                # Long generations: the implementation default (15 s) cuts them off.
+                "timeouts": {"request": route.timeouts.request, "backendRequest": route.timeouts.backend_request},
+            }
+        ],
+    }
+    if route.hostnames:
+        spec["hostnames"] = list(route.hostnames)
+    return spec
+
+
+class InferenceGateway(pulumi.ComponentResource):
+    gateway_name: pulumi.Output[str]
+    route_names: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: InferenceGatewayArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:routing:InferenceGateway", name, None, opts)
+        crds = k8s.yaml.v2.ConfigFile(
+            f"{name}-gateway-api-crds",
+            file=GATEWAY_API_CRDS.format(version=args.gateway_api_version),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        provider_name = f"{name}-{args.provider.class_name}"
+        controller = args.provider.install(provider_name, self, [crds, *args.crds_before_controller])
+        infrastructure = args.provider.infrastructure(provider_name, args.name, args.namespace, self, controller)
+        gateway = k8s.apiextensions.CustomResource(
+            f"{name}-gateway",
+            api_version=f"{GATEWAY_API}/v1",
+            kind="Gateway",
+            metadata=object_meta(args.name, args.namespace, "gateway"),
+            spec={
+                **({"infrastructure": infrastructure} if infrastructure else {}),
+                "gatewayClassName": args.provider.class_name,
+                "listeners": [
+                    {
+                        "name": "http",
+                        "protocol": "HTTP",
+                        "port": args.port,
+                        # Routes are accepted from the stack's own namespace only.
+                        "allowedRoutes": {"namespaces": {"from": "Same"}},
+                    }
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, *controller]),
+        )
+        routes = []
+        for route in args.routes:
+            routes.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-route-{route.name}",
+                    api_version=f"{GATEWAY_API}/v1",
+                    kind="HTTPRoute",
+                    metadata=object_meta(f"{route.name}-route", args.namespace, "route", **{"llm-d.ai/model": route.name}),
+                    spec=route_spec(route, args.name, args.namespace),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway, *route.waits_for]),
+                )
+            )
+        self.gateway_name = gateway.metadata.apply(lambda m: m["name"])
+        self.route_names = pulumi.Output.all(*[r.metadata.apply(lambda m: m["name"]) for r in routes])
+        self.register_outputs({"gateway_name": self.gateway_name, "route_names": self.route_names})
