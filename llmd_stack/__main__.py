@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"Pulumi.{args.stack}.yaml: {problem}", file=sys.stderr)
         return 2
+    for warning in result.warnings:
+        print(f"warning: Pulumi.{args.stack}.yaml: {warning}", file=sys.stderr)
     render_out.write(result, out_dir)
     print(render_out.summary(result))
     print(f"wrote {out_dir}/resources.json and {out_dir}/manifests/")

@@ -8,6 +8,7 @@ auto-generate, so cross-references resolve as they would on a cluster (`preview=
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -70,6 +71,7 @@ class RenderResult:
     resources: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: list[str]
+    warnings: list[str] = field(default_factory=list)  # what the program logged at warning level or above
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -210,7 +212,8 @@ def run_program(
     pulumi_settings.ROOT.set(None)
     mocks = _Mocks()
     monitor = _RecordingMonitor(mocks)
-    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    logger, logged = _collecting_logger()
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
     root = pulumi_settings.get_root_resource()
 
     def run() -> None:
@@ -219,7 +222,20 @@ def run_program(
     _sync_await(run_pulumi_func(run))
     outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
     pulumi_settings.ROOT.set(None)
-    return RenderResult(project, stack, registration_order(monitor.registrations), outputs, secret_outputs)
+    return RenderResult(project, stack, registration_order(monitor.registrations), outputs, secret_outputs, logged)
+
+
+def _collecting_logger() -> tuple[logging.Logger, list[str]]:
+    """A logger that keeps the program's warnings for the caller instead of printing them."""
+    logged: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record.getMessage())
+
+    logger = logging.Logger("llmd_stack.engine", level=logging.WARNING)
+    logger.addHandler(_Collect())
+    return logger, logged
 
 
 def registration_order(registrations: list[Registration]) -> list[Registration]:

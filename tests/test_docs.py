@@ -5,11 +5,13 @@ from __future__ import annotations
 from conftest import ROOT
 
 from llmd_stack.config import StackConfig
-from llmd_stack.docs import reference, rows
+from llmd_stack.docs import guards_table, reference, rows
 
 
-def test_readme_embeds_the_current_config_reference():
-    assert reference() in (ROOT / "README.md").read_text(), "run: python -m llmd_stack.docs and paste into README.md"
+def test_readme_embeds_the_current_config_reference_and_guard_table():
+    readme = (ROOT / "README.md").read_text()
+    assert reference() in readme, "run: python -m llmd_stack.docs --write README.md"
+    assert guards_table() in readme, "run: python -m llmd_stack.docs --write README.md"
 
 
 def test_every_config_key_is_documented():

@@ -1,0 +1,78 @@
+"""The version guard table: each guard fires on its known-bad combination and stays quiet on the homelab."""
+
+from __future__ import annotations
+
+import pytest
+from test_config import problems
+
+from llmd_stack.compat import GUARDS, guard_problems, guard_warnings
+from llmd_stack.config import parse_config
+
+SECRETS = {"registryToken": "t", "grafanaAdminPassword": "p"}
+
+
+def parsed(config):
+    return parse_config({**config, **SECRETS}, set(SECRETS))
+
+
+def test_guards_are_quiet_on_the_homelab(homelab):
+    cfg = parsed(homelab)
+    assert guard_problems(cfg) == [] and guard_warnings(cfg) == []
+
+
+def test_every_guard_states_its_upstream_fact():
+    assert len({g.id for g in GUARDS}) == len(GUARDS)
+    for guard in GUARDS:
+        assert len(guard.fact) > 40 and guard.level in ("error", "warning")
+
+
+@pytest.mark.parametrize("mutate, key, guard_id", [
+    (lambda c: c.update(gateway={"kgatewayVersion": "v2.2.1"}), "gateway.kgatewayVersion", "kgateway-envoy-inferencepool"),
+    (lambda c: c.update(gateway={"gatewayApiVersion": "v1.5.1"}), "gateway.gatewayApiVersion", "gateway-api-vs-kgateway"),
+    (lambda c: c.update(scheduling={"extraFlags": {"kv-cache-usage-percentage-metric": "vllm:kv_cache_usage_perc"}}),
+     "scheduling.extraFlags.kv-cache-usage-percentage-metric", "epp-metric-names"),
+    (lambda c: c.update(scheduling={"extraFlags": {"secure-serving": False}}),
+     "scheduling.extraFlags.secure-serving", "epp-boolean-flags"),
+    (lambda c: c.update(scheduling={"extraFlags": {"health-checking": "true"}}),
+     "scheduling.extraFlags.health-checking", "epp-boolean-flags"),
+    (lambda c: c["models"][0].update(extraValues={"dra": {"enabled": True, "type": "intel"}}),
+     "models[0].extraValues.dra", "modelservice-v03-dra-block"),
+    (lambda c: c["models"][0].update(extraValues={"accelerator": {"resourceClaimTemplates": {"intel": {"count": 2}}}}),
+     "models[0].extraValues.accelerator.resourceClaimTemplates.intel.count", "modelservice-v03-dra-block"),
+    (lambda c: c.update(scheduling={"extraValues": {"inferencePool": {"targetPortNumber": 8000}}}),
+     "scheduling.extraValues.inferencePool.targetPortNumber", "pool-target-port-number"),
+    (lambda c: c.update(modelService={"chartVersion": "v0.3.1"}), "modelService.chartVersion", "modelservice-layout"),
+])
+def test_error_guards_fire_naming_the_key(homelab, mutate, key, guard_id):
+    mutate(homelab)
+    found = problems(homelab)
+    assert key in found and found[key].endswith(f"[{guard_id}]"), found
+
+
+def test_boolean_flags_are_fine_from_chart_v1_6(homelab):
+    homelab["scheduling"] = {"chartVersion": "v1.6.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0",
+                             "extraFlags": {"secure-serving": False}}
+    assert guard_problems(parsed(homelab)) == []
+
+
+def test_metric_flag_matching_the_engine_is_accepted(homelab):
+    homelab["scheduling"] = {"extraFlags": {"kv-cache-usage-percentage-metric": "vllm:gpu_cache_usage_perc"}}
+    assert guard_problems(parsed(homelab)) == []
+
+
+@pytest.mark.parametrize("mutate, key, guard_id", [
+    (lambda c: c.update(scheduling={"eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.0"}),
+     "scheduling.eppImage", "epp-image-vs-chart"),
+    (lambda c: c["models"][0].update(engine={"kind": "vllm", "image": "intel/vllm:0.11.0-xpu"}),
+     "models[0].engine.kind", "vllm-xpu-a770"),
+])
+def test_warning_guards_fire_without_stopping_the_render(homelab, render, mutate, key, guard_id):
+    mutate(homelab)
+    warnings = {p.path: p.message for p in guard_warnings(parsed(homelab))}
+    assert warnings[key].endswith(f"[{guard_id}]")
+    result = render(homelab)
+    assert any(w.startswith(f"{key}: ") for w in result.warnings)
+
+
+def test_homelab_render_logs_no_warning(homelab_render):
+    assert homelab_render.warnings == []

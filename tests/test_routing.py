@@ -1,0 +1,170 @@
+"""Routing path: GAIE CRDs -> InferencePool + EPP -> kgateway Gateway -> HTTPRoute, all wired by reference."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import chart_values, objects, second_model
+
+from components.metric_names import VLLM_METRICS
+
+CHART = "kubernetes:helm.sh/v4:Chart"
+POOL = "ds-r1-llama-8b-pool-release"
+MODEL = "ds-r1-llama-8b-release"
+
+
+def by_name(result, kind: str, name: str) -> dict:
+    return next(o for o in objects(result, kind) if o["metadata"]["name"] == name)
+
+
+def test_every_cross_reference_of_the_request_path_resolves(homelab_render):
+    route = objects(homelab_render, "HTTPRoute")[0]
+    gateway = objects(homelab_render, "Gateway")[0]
+    parent = route["spec"]["parentRefs"][0]
+    assert (parent["kind"], parent["name"], parent["namespace"]) == (
+        "Gateway", gateway["metadata"]["name"], gateway["metadata"]["namespace"])
+    backend = route["spec"]["rules"][0]["backendRefs"][0]
+    pool_release = homelab_render.one(CHART, POOL)
+    assert (backend["group"], backend["kind"]) == ("inference.networking.k8s.io", "InferencePool")
+    assert backend["name"] == pool_release.inputs["name"]  # the chart names the pool after the release
+    pool = chart_values(homelab_render, POOL)["inferencePool"]
+    model = chart_values(homelab_render, MODEL)
+    pod_labels = {**model["modelArtifacts"]["labels"], "llm-d.ai/role": "decode"}  # what the chart puts on pods
+    assert pool["modelServers"]["matchLabels"] == pod_labels
+    assert pool["targetPorts"] == [{"number": model["decode"]["containers"][0]["ports"][0]["containerPort"]}]
+    assert pool["apiVersion"] == "inference.networking.k8s.io/v1" and "targetPortNumber" not in pool
+
+
+def test_gateway_listens_on_80_for_the_stack_namespace_with_the_kgateway_class(homelab_render):
+    gateway = objects(homelab_render, "Gateway")[0]
+    assert gateway["spec"]["gatewayClassName"] == "kgateway"
+    assert gateway["spec"]["listeners"] == [
+        {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+    assert "infrastructure" not in gateway["spec"]
+
+
+def test_route_matches_prefix_with_long_timeouts(homelab_render):
+    rule = objects(homelab_render, "HTTPRoute")[0]["spec"]["rules"][0]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert rule["timeouts"] == {"request": "3600s", "backendRequest": "3600s"}
+    assert "port" not in rule["backendRefs"][0]
+
+
+def test_kgateway_charts_are_pinned_with_the_inference_extension(homelab_render):
+    crds = homelab_render.one(CHART, "gateway-kgateway-crds")
+    controller = homelab_render.one(CHART, "gateway-kgateway-controller")
+    for chart in (crds, controller):
+        assert chart.inputs["version"] == "v2.1.2" and chart.inputs["chart"].startswith("oci://cr.kgateway.dev/")
+    assert controller.inputs["values"] == {"inferenceExtension": {"enabled": True}}
+    api_crds = homelab_render.one("kubernetes:yaml/v2:ConfigFile", "gateway-gateway-api-crds")
+    assert "/v1.4.0/standard-install.yaml" in api_crds.inputs["file"]
+
+
+def test_order_crds_then_controllers_then_custom_resources(homelab_render):
+    urn = {r.name: r.urn for r in homelab_render.resources}
+    deps = {r.name: set(r.depends_on) for r in homelab_render.resources}
+    assert urn["gateway-gateway-api-crds"] in deps["gateway-kgateway-crds"]
+    assert urn["gateway-kgateway-crds"] in deps["gateway-kgateway-controller"]
+    assert urn["inference-extension-crds-manifests"] in deps["gateway-kgateway-controller"]
+    assert urn["inference-extension-crds-manifests"] in deps[POOL]
+    assert urn["gateway-kgateway-controller"] in deps["gateway-gateway"]
+    route = deps["gateway-route-ds-r1-llama-8b"]
+    assert urn["gateway-gateway"] in route and urn[POOL] in route
+
+
+def test_gaie_crds_follow_the_pool_chart_version(homelab_render):
+    manifests = homelab_render.one("kubernetes:yaml/v2:ConfigFile", "inference-extension-crds-manifests")
+    assert manifests.inputs["file"].endswith("/v1.1.0/manifests.yaml")
+
+
+def test_epp_is_pinned_with_provider_none_and_string_flags_only(homelab_render):
+    values = chart_values(homelab_render, POOL)
+    epp = values["inferenceExtension"]
+    assert values["provider"] == {"name": "none"}
+    assert epp["image"] == {"hub": "registry.k8s.io/gateway-api-inference-extension", "name": "epp",
+                            "tag": "v1.1.0", "pullPolicy": "IfNotPresent"}
+    assert homelab_render.one(CHART, POOL).inputs["version"] == "v1.1.0"
+    for flag in epp["flags"]:
+        assert isinstance(flag["value"], str) and flag["value"].lower() not in ("true", "false")
+
+
+def test_epp_scheduling_config_is_generated_from_typed_config(homelab_render, render, homelab):
+    config = yaml.safe_load(chart_values(homelab_render, POOL)["inferenceExtension"]["pluginsCustomConfig"]["custom-plugins.yaml"])
+    assert config["kind"] == "EndpointPickerConfig"
+    assert [p["type"] for p in config["plugins"]] == [
+        "queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer", "max-score-picker"]
+    weights = {p["pluginRef"]: p.get("weight") for p in config["schedulingProfiles"][0]["plugins"]}
+    assert weights == {"queue-scorer": 2, "kv-cache-utilization-scorer": 2, "prefix-cache-scorer": 3, "max-score-picker": None}
+    homelab["scheduling"] = {
+        "plugins": [{"type": "prefix-cache-scorer", "parameters": {"blockSize": 32}}, {"type": "random-picker"}],
+        "profiles": [{"name": "default", "plugins": [{"pluginRef": "prefix-cache-scorer", "weight": 5},
+                                                     {"pluginRef": "random-picker"}]}],
+    }
+    custom = yaml.safe_load(chart_values(render(homelab), POOL)["inferenceExtension"]["pluginsCustomConfig"]["custom-plugins.yaml"])
+    assert custom["plugins"][0] == {"type": "prefix-cache-scorer", "parameters": {"blockSize": 32}}
+    assert custom["schedulingProfiles"][0]["plugins"][0] == {"pluginRef": "prefix-cache-scorer", "weight": 5}
+
+
+def test_unknown_plugin_parameter_is_a_config_error(homelab):
+    from test_config import problems
+
+    homelab["scheduling"] = {"plugins": [{"type": "prefix-cache-scorer", "parameters": {"hashBlockSize": 64}}]}
+    assert "unknown parameter" in problems(homelab)["scheduling.plugins[0].parameters.hashBlockSize"]
+
+
+@pytest.mark.parametrize("engine, expected", [
+    ({"kind": "ipex-llm"}, "vllm:gpu_cache_usage_perc"),
+    ({"kind": "vllm", "image": "intel/vllm:0.12.0-xpu"}, "vllm:kv_cache_usage_perc"),
+])
+def test_epp_metric_flags_follow_the_engine_generation(render, homelab, engine, expected):
+    homelab["models"][0]["engine"] = engine
+    flags = {f["name"]: f["value"] for f in chart_values(render(homelab), POOL)["inferenceExtension"]["flags"]}
+    assert flags["kv-cache-usage-percentage-metric"] == expected
+
+
+def test_simulator_pool_reads_v1_metric_names(render, homelab):
+    homelab["gpu"] = {"enabled": False}
+    homelab["models"][0]["engine"] = {"kind": "sim"}
+    flags = {f["name"]: f["value"] for f in chart_values(render(homelab), POOL)["inferenceExtension"]["flags"]}
+    assert flags["kv-cache-usage-percentage-metric"] in VLLM_METRICS["v1"]
+
+
+def test_two_models_get_two_pools_and_two_routes_that_do_not_shadow(render, homelab):
+    homelab["models"].append(second_model(homelab))
+    result = render(homelab)
+    routes = objects(result, "HTTPRoute")
+    assert len(routes) == 2
+    backends = {r["spec"]["rules"][0]["backendRefs"][0]["name"] for r in routes}
+    assert backends == {"ds-r1-llama-8b-pool", "qwen-7b-pool"}
+    matches = [str(r["spec"]["rules"][0]["matches"]) + str(r["spec"].get("hostnames")) for r in routes]
+    assert len(set(matches)) == 2
+    selectors = [chart_values(result, n)["inferencePool"]["modelServers"]["matchLabels"]["llm-d.ai/model"]
+                 for n in (POOL, "qwen-7b-pool-release")]
+    assert selectors == ["ds-r1-llama-8b", "qwen-7b"]
+
+
+def test_model_header_match_for_body_based_routing(render, homelab):
+    homelab["models"][0]["route"]["matchModelHeader"] = True
+    match = objects(render(homelab), "HTTPRoute")[0]["spec"]["rules"][0]["matches"][0]
+    assert match["headers"] == [{"type": "Exact", "name": "X-Gateway-Model-Name", "value": "deepseek-r1-distill-llama-8b"}]
+
+
+def test_hostnames_are_passed_to_the_route(render, homelab):
+    homelab["models"][0]["route"]["hostnames"] = ["llm.homelab.lan"]
+    assert objects(render(homelab), "HTTPRoute")[0]["spec"]["hostnames"] == ["llm.homelab.lan"]
+
+
+def test_nodeport_gateway_uses_kgateway_parameters(render, homelab):
+    homelab["gateway"] = {"serviceType": "NodePort"}
+    result = render(homelab)
+    parameters = objects(result, "GatewayParameters")[0]
+    assert parameters["spec"] == {"kube": {"service": {"type": "NodePort"}}}
+    ref = objects(result, "Gateway")[0]["spec"]["infrastructure"]["parametersRef"]
+    assert ref == {"group": "gateway.kgateway.dev", "kind": "GatewayParameters", "name": parameters["metadata"]["name"]}
+
+
+def test_epp_monitoring_uses_a_per_release_token_secret(homelab_render):
+    prometheus = chart_values(homelab_render, POOL)["inferenceExtension"]["monitoring"]["prometheus"]
+    assert prometheus["enabled"] is True
+    assert prometheus["auth"] == {"enabled": True, "secretName": "ds-r1-llama-8b-pool-metrics-reader"}
+    assert prometheus["extraLabels"] == {"release": "kube-prometheus-stack"}
