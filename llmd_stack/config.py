@@ -630,7 +630,7 @@ def _minor(version: str) -> tuple[int, int]:
 
 def _secret_problems(cfg: StackConfig, raw: Mapping[str, Any], secret_keys: set[str]) -> list[Problem]:
     problems = []
-    needs = {"registryToken": True, "grafanaAdminPassword": cfg.monitoring.enabled
+    needs = {"registryToken": any(m.model_kit is not None for m in cfg.models), "grafanaAdminPassword": cfg.monitoring.enabled
              and cfg.monitoring.prometheus.mode == "install" and cfg.monitoring.grafana}
     for key in SECRET_KEYS:
         if key in raw and key not in secret_keys:
@@ -674,7 +674,7 @@ def _secret_problems_unvalidated(raw: Mapping[str, Any], secret_keys: set[str] |
 class StackSecrets:
     """Secret config values as secret Outputs: they never exist as plain Python strings in the program."""
 
-    registry_token: pulumi.Output[str]
+    registry_token: pulumi.Output[str] | None
     grafana_admin_password: pulumi.Output[str] | None
 
 
@@ -712,6 +712,6 @@ def load_config() -> LoadedStack:
     raw, secret_keys = read_raw_config()
     cfg = parse_config(raw, secret_keys)
     project_config = pulumi.Config(PROJECT)
-    token = project_config.require_secret("registryToken")
+    token = project_config.get_secret("registryToken")
     password = project_config.get_secret("grafanaAdminPassword")
     return LoadedStack(cfg, StackSecrets(registry_token=token, grafana_admin_password=password))

@@ -60,7 +60,8 @@ def model_cache(
     cfg: StackConfig, loaded: LoadedStack, model: ModelConfig, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
 ) -> ModelKitCache:
     kit = model.model_kit
-    assert kit is not None
+    token = loaded.secrets.registry_token
+    assert kit is not None and token is not None  # parse_config requires both for a model with a ModelKit
     cosign = cfg.loader.cosign
     return ModelKitCache(
         f"{model.name}-cache",
@@ -73,7 +74,7 @@ def model_cache(
             storage_class=model.cache.storage_class,
             access_mode=model.cache.access_mode,
             loader_image=cfg.loader.image,
-            registry=RegistryAccess(cfg.registry.host, cfg.registry.robot_account, loaded.secrets.registry_token),
+            registry=RegistryAccess(cfg.registry.host, cfg.registry.robot_account, token),
             cosign=Cosign(cosign.public_key, cosign.cert_identity, cosign.cert_oidc_issuer) if cosign else None,
         ),
         opts=opts,

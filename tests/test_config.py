@@ -151,3 +151,10 @@ def test_defaults_are_the_reference_homelab():
     assert cfg.scheduling.epp_image.endswith(":v1.1.0")
     assert cfg.gateway.kgateway_version.startswith("v2.1.")
     assert cfg.gateway.gateway_api_version == "v1.4.0"
+
+
+def test_registry_token_is_only_needed_when_a_model_downloads(homelab):
+    homelab["gpu"] = {"enabled": False}
+    homelab["models"][0]["engine"] = {"kind": "sim"}
+    del homelab["models"][0]["modelKit"]
+    parse_config({**homelab, "grafanaAdminPassword": "p"}, {"grafanaAdminPassword"})
