@@ -30,6 +30,10 @@ class GatewayProvider(Protocol):
         """Create the controller (and its CRDs); return what Gateways must wait for."""
         ...
 
+    def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
+        """Labels of the data-plane pods serving a Gateway (NetworkPolicies admit them)."""
+        ...
+
     def infrastructure(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]
     ) -> dict | None:
@@ -75,6 +79,9 @@ class Kgateway:
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]),
         )
         return [controller]
+
+    def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
+        return {"gateway.networking.k8s.io/gateway-name": gateway_name}
 
     def infrastructure(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]

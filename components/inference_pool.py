@@ -22,6 +22,7 @@ GAIE_MANIFESTS = "https://github.com/kubernetes-sigs/gateway-api-inference-exten
 POOL_GROUP = "inference.networking.k8s.io"
 POOL_KIND = "InferencePool"
 EXT_PROC_PORT = 9002  # the chart hard-codes the container port; changing extProcPort alone breaks routing
+EPP_METRICS_PORT = 9090
 PLUGINS_FILE = "custom-plugins.yaml"
 
 # The metric-name flags per vLLM generation (names from the one list in metric_names).
@@ -184,4 +185,6 @@ class InferencePool(pulumi.ComponentResource):
         self.pool_name = chart.urn.apply(lambda _: args.release)
         self.epp_service = chart.urn.apply(lambda _: f"{args.release}-epp")
         self.epp_port = chart.urn.apply(lambda _: EXT_PROC_PORT)
+        # The chart labels EPP pods `inferencepool: <release>-epp`.
+        self.epp_pod_labels = {"inferencepool": f"{args.release}-epp"}
         self.register_outputs({"pool_name": self.pool_name, "epp_service": self.epp_service, "epp_port": self.epp_port})

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .meta import child_options
+from .metric_names import metrics_generation
 from .values import deep_merge
 
 CHART = "llm-d-modelservice"
@@ -44,17 +45,7 @@ class Engine:
 
     @property
     def metrics_generation(self) -> MetricsGeneration:
-        if self.kind == "ipex-llm":
-            return "v0"
-        if self.kind == "vllm":
-            from llmd_stack.types import image_tag, version_tuple
-
-            tag = image_tag(self.image) or ""
-            try:
-                return "v0" if version_tuple(tag.split("-")[0]) < (0, 10, 0) else "v1"
-            except ValueError:
-                return "v1"
-        return "v1"
+        return metrics_generation(self.kind, self.image)  # type: ignore[return-value]
 
     @property
     def needs_gpu(self) -> bool:

@@ -58,6 +58,9 @@ class ClusterConfig(_Strict):
     context: str | None = Field(None, description="kubeconfig context; unset uses the current context.")
     namespace: DnsLabel = Field("llm-d", description="Namespace of the model servers, EPPs and routes.")
     kubernetes_version: Version = Field("1.34", description="Cluster version; DRA `resource.k8s.io/v1` needs >= 1.34.")
+    network_policies: bool = Field(
+        True, description="Admit only the gateway, EPP and Prometheus to model pods and EPPs (needs a CNI that enforces it)."
+    )
 
 
 # --- GPU / DRA ---------------------------------------------------------------------------------------------------
@@ -364,7 +367,6 @@ class GatewayConfig(_Strict):
     port: int = Field(80, ge=1, le=65535, description="HTTP listener port.")
     service_type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
     """Service type of the Gateway's proxy (the only exposed service)."""
-    min_route_timeout: Duration = Field("60s", description="Policy floor for route timeouts (0s = no limit).")
 
 
 # --- monitoring ------------------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import pulumi_kubernetes as k8s
 from components.gateway import InferenceGateway, InferenceGatewayArgs, Kgateway, PoolRoute, RouteTimeouts
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
 from components.inference_pool import (
+    EPP_METRICS_PORT,
+    EXT_PROC_PORT,
     EppImage,
     EppPluginSpec,
     EppProfileSpec,
@@ -21,6 +23,7 @@ from components.inference_pool import (
 )
 from components.meta import labels
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
+from components.network import ServingNetworkPolicies, ServingNetworkPoliciesArgs
 from components.modelservice import Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
@@ -203,6 +206,13 @@ def build(loaded: LoadedStack) -> None:
             opts=opts,
         )
 
+    gateway_cfg = cfg.gateway
+    gateway_provider = Kgateway(
+        version=gateway_cfg.kgateway_version,
+        namespace=gateway_cfg.controller_namespace,
+        class_name=gateway_cfg.class_name,
+        service_type=gateway_cfg.service_type,
+    )
     gaie_crds = InferenceExtensionCrds("inference-extension-crds", cfg.scheduling.chart_version, opts=opts)
     services: dict[str, ModelService] = {}
     routes: list[PoolRoute] = []
@@ -211,8 +221,22 @@ def build(loaded: LoadedStack) -> None:
         services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts)
         pool = inference_pool(cfg, model, services[model.name], namespace, gaie_crds, opts)
         routes.append(route(model, pool))
+        if cfg.cluster.network_policies:
+            ServingNetworkPolicies(
+                f"{model.name}-network",
+                ServingNetworkPoliciesArgs(
+                    namespace=namespace,
+                    model=model.name,
+                    model_pod_labels=services[model.name].pod_labels,
+                    model_port=services[model.name].port,
+                    epp_pod_labels=pool.epp_pod_labels,
+                    epp_ports=(EXT_PROC_PORT, EPP_METRICS_PORT),
+                    gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
+                    prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
+                ),
+                opts=opts,
+            )
 
-    gateway_cfg = cfg.gateway
     gateway = InferenceGateway(
         "gateway",
         InferenceGatewayArgs(
@@ -220,12 +244,7 @@ def build(loaded: LoadedStack) -> None:
             name=gateway_cfg.name,
             port=gateway_cfg.port,
             gateway_api_version=gateway_cfg.gateway_api_version,
-            provider=Kgateway(
-                version=gateway_cfg.kgateway_version,
-                namespace=gateway_cfg.controller_namespace,
-                class_name=gateway_cfg.class_name,
-                service_type=gateway_cfg.service_type,
-            ),
+            provider=gateway_provider,
             routes=tuple(routes),
             crds_before_controller=(gaie_crds,),
         ),

@@ -1,0 +1,213 @@
+"""Security rules: privileges, host paths, pinned images, resources, secrets, exposure, network isolation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from .base import (
+    Res,
+    Rule,
+    Violation,
+    chart_values,
+    containers,
+    dig,
+    is_chart,
+    k8s_objects,
+    modelservice_pod_labels,
+    pod_specs,
+    resource_namespace,
+)
+
+PRIVILEGED_NAMESPACES = ["intel-gpu-resource-driver", "intel-xpu-manager"]
+_SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|CREDENTIAL|PRIVATE_?KEY)", re.I)
+_PINNED = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$")
+
+
+def _privileged(res: Res, config: Mapping[str, Any]) -> list[str]:
+    allowed = set(config["allowedNamespaces"])
+    found = []
+    for namespace, spec in pod_specs(res):
+        if namespace in allowed:
+            continue
+        for c in containers(spec):
+            if dig(c, "securityContext", "privileged") is True:
+                found.append(f"container {c.get('name')!r} in namespace {namespace!r} is privileged")
+    if is_chart(res, "intel-gpu-resource-driver-chart") and resource_namespace(res) not in allowed:
+        if dig(chart_values(res), "kubeletPlugin", "privileged") is True:
+            found.append(f"the GPU driver's privileged plugin runs in namespace {resource_namespace(res)!r}")
+    return found
+
+
+def _host_paths(res: Res, config: Mapping[str, Any]) -> list[str]:
+    allowed = set(config["allowedNamespaces"])
+    return [
+        f"volume {v.get('name')!r} mounts host path {dig(v, 'hostPath', 'path')!r} in namespace {namespace!r}"
+        for namespace, spec in pod_specs(res)
+        if namespace not in allowed
+        for v in spec.get("volumes") or []
+        if isinstance(v, Mapping) and v.get("hostPath")
+    ]
+
+
+def images(res: Res) -> list[str]:
+    """Every image a resource deploys: pod specs, and the image values of the charts this program uses."""
+    found = [str(c.get("image")) for _, spec in pod_specs(res) for c in containers(spec) if c.get("image")]
+    if is_chart(res, "/inferencepool"):
+        image = dig(chart_values(res), "inferenceExtension", "image") or {}
+        if image:
+            found.append(f"{image.get('hub')}/{image.get('name')}:{image.get('tag', '')}")
+    return found
+
+
+def _images_pinned(res: Res, config: Mapping[str, Any]) -> list[str]:
+    return [
+        f"image {image!r} is not pinned"
+        for image in images(res)
+        if not _PINNED.search(image) or image.endswith(":latest") or image.endswith(":")
+    ]
+
+
+def _has_requests_and_limits(container: Mapping[str, Any]) -> list[str]:
+    resources = container.get("resources") or {}
+    return [
+        f"container {container.get('name')!r} has no {kind}.{what}"
+        for kind in ("requests", "limits")
+        for what in ("cpu", "memory")
+        if not dig(resources, kind, what)
+    ]
+
+
+def _model_server_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
+    if not is_chart(res, "llm-d-modelservice"):
+        return []
+    return [problem for _, spec in pod_specs(res) for c in spec.get("containers", []) for problem in _has_requests_and_limits(c)]
+
+
+def _loader_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
+    if res.props.get("kind") != "Job" or dig(res.props, "metadata", "labels", "app.kubernetes.io/component") != "model-loader":
+        return []
+    return [problem for _, spec in pod_specs(res) for c in containers(spec) for problem in _has_requests_and_limits(c)]
+
+
+def _non_root(res: Res, config: Mapping[str, Any]) -> list[str]:
+    found = []
+    for obj in k8s_objects(res):
+        path = {"Job": ("spec", "template", "spec"), "Deployment": ("spec", "template", "spec"),
+                "DaemonSet": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec")}.get(str(obj.get("kind")))
+        spec = dig(obj, *path) if path else None
+        if not isinstance(spec, Mapping):
+            continue
+        context = spec.get("securityContext") or {}
+        if not (context.get("runAsNonRoot") is True or (context.get("runAsUser") or 0) > 0):
+            found.append(f"{obj.get('kind')} {dig(obj, 'metadata', 'name')!r} may run as root")
+    return found
+
+
+def _secret_env(res: Res, config: Mapping[str, Any]) -> list[str]:
+    return [
+        f"container {c.get('name')!r} sets {e.get('name')!r} as a plain value"
+        for _, spec in pod_specs(res)
+        for c in containers(spec)
+        for e in c.get("env") or []
+        if isinstance(e, Mapping) and _SECRET_NAME.search(str(e.get("name", ""))) and "value" in e and e.get("value")
+    ]
+
+
+def _secret_configmaps(res: Res, config: Mapping[str, Any]) -> list[str]:
+    found = []
+    for obj in k8s_objects(res):
+        if obj.get("kind") != "ConfigMap":
+            continue
+        for key, value in (obj.get("data") or {}).items():
+            if _SECRET_NAME.search(str(key)) or "PRIVATE KEY-----" in str(value):
+                found.append(f"ConfigMap {dig(obj, 'metadata', 'name')!r} key {key!r} looks like secret material")
+    return found
+
+
+def _exposed_services(res: Res, config: Mapping[str, Any]) -> list[str]:
+    return [
+        f"Service {dig(obj, 'metadata', 'name')!r} is of type {dig(obj, 'spec', 'type')}"
+        for obj in k8s_objects(res)
+        if obj.get("kind") == "Service" and dig(obj, "spec", "type") in ("LoadBalancer", "NodePort")
+    ]
+
+
+def _namespace_pod_security(res: Res, config: Mapping[str, Any]) -> list[str]:
+    if res.props.get("kind") != "Namespace":
+        return []
+    labels = dig(res.props, "metadata", "labels") or {}
+    level = labels.get("pod-security.kubernetes.io/enforce")
+    name = dig(res.props, "metadata", "name")
+    if level is None:
+        return [f"namespace {name!r} has no pod-security.kubernetes.io/enforce label"]
+    if level == "privileged" and name not in config["allowedNamespaces"]:
+        return [f"namespace {name!r} enforces 'privileged' but is not in the allow-list"]
+    return []
+
+
+def _open_peers(policy: Mapping[str, Any]) -> bool:
+    for rule in dig(policy, "spec", "ingress") or []:
+        peers = rule.get("from")
+        if not peers:
+            return True  # no `from`: every source may connect
+        for peer in peers:
+            if peer.get("ipBlock") or not (dig(peer, "podSelector", "matchLabels") or dig(peer, "namespaceSelector", "matchLabels")):
+                return True
+    return False
+
+
+def _isolated(labels: Mapping[str, str], namespace: str, policies: list[tuple[str, Mapping[str, Any]]]) -> bool:
+    for policy_namespace, policy in policies:
+        selector = dig(policy, "spec", "podSelector", "matchLabels") or {}
+        if policy_namespace != namespace or not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        if "Ingress" in (dig(policy, "spec", "policyTypes") or []) and not _open_peers(policy):
+            return True
+    return False
+
+
+def _network_isolation(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
+    policies = [(resource_namespace(r), obj) for r in resources for obj in k8s_objects(r) if obj.get("kind") == "NetworkPolicy"]
+    found = []
+    for r in resources:
+        if is_chart(r, "llm-d-modelservice"):
+            targets = [("model pods", modelservice_pod_labels(r))]
+        elif is_chart(r, "/inferencepool"):
+            targets = [("EPP pods", {"inferencepool": f"{r.props.get('name') or r.name}-epp"})]
+        else:
+            continue
+        for what, labels in targets:
+            if not _isolated(labels, resource_namespace(r), policies):
+                found.append(Violation(r.urn, f"no ingress NetworkPolicy limits who reaches the {what} {labels}"))
+    return found
+
+
+RULES = [
+    Rule("no-privileged-containers", "No privileged containers outside the driver and GPU-exporter namespaces.",
+         "mandatory", "Drop `privileged`, or run the workload in an allow-listed namespace.",
+         resource_check=_privileged, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}),
+    Rule("no-host-paths", "No hostPath volumes outside the driver and GPU-exporter namespaces.", "mandatory",
+         "Use a PVC or emptyDir; host paths are for the DRA driver and the GPU exporter only.",
+         resource_check=_host_paths, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}),
+    Rule("images-pinned", "Every image is pinned to a version tag (not latest) or a digest.", "mandatory",
+         "Pin the image to a release tag or @sha256 digest in the stack config.", resource_check=_images_pinned),
+    Rule("model-server-resources", "Model server containers have CPU and memory requests and limits.", "mandatory",
+         "Set models[].resources.requests and .limits (cpu and memory).", resource_check=_model_server_resources),
+    Rule("loader-resources", "Model loader Jobs have CPU and memory requests and limits.", "mandatory",
+         "Give the kitops-init container CPU and memory requests and limits.", resource_check=_loader_resources),
+    Rule("run-as-non-root", "Workloads this program declares run as non-root.", "advisory",
+         "Set securityContext.runAsNonRoot (or a non-zero runAsUser) where the image allows.", resource_check=_non_root),
+    Rule("no-secret-env-values", "No secret material in plain env values.", "mandatory",
+         "Reference a Secret with valueFrom.secretKeyRef instead of a literal value.", resource_check=_secret_env),
+    Rule("no-secrets-in-configmaps", "No secret material in ConfigMaps.", "mandatory",
+         "Move the value to a Secret built from Pulumi secret config.", resource_check=_secret_configmaps),
+    Rule("only-gateway-exposed", "Only the gateway is exposed outside the cluster (no other LoadBalancer/NodePort).",
+         "mandatory", "Use a ClusterIP Service and route through the Gateway.", resource_check=_exposed_services),
+    Rule("namespaces-pod-security", "Every namespace enforces a Pod Security level; `privileged` only where allowed.",
+         "mandatory", "Label the namespace pod-security.kubernetes.io/enforce (baseline or restricted).",
+         resource_check=_namespace_pod_security, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}),
+    Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
+         "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
+         stack_check=_network_isolation),
+]
