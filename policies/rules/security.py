@@ -81,7 +81,14 @@ def _has_requests_and_limits(container: Mapping[str, Any]) -> list[str]:
 def _model_server_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
     if not is_chart(res, "llm-d-modelservice"):
         return []
-    return [problem for _, spec in pod_specs(res) for c in spec.get("containers", []) for problem in _has_requests_and_limits(c)]
+    values = chart_values(res)
+    return [
+        problem
+        for role in ("decode", "prefill")
+        if dig(values, role, "create") is not False
+        for c in dig(values, role, "containers") or []
+        for problem in _has_requests_and_limits(c)
+    ]
 
 
 def _loader_resources(res: Res, config: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,221 @@
+"""The policy pack: every rule passes on the homelab and catches a mutated stack, alone among mandatory rules.
+
+Failing cases render a real mutated stack config. Where the typed config cannot express the violation at all
+(it refuses it before rendering), the homelab render itself is mutated after rendering: those cases are marked
+`after render` below, and the rule still runs on real registrations.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import pytest
+from conftest import chart_values
+
+from llmd_stack.check import resources_of, run_checks, violations
+from policies.rules import ALL_RULES, Res, evaluate
+
+MODEL = "ds-r1-llama-8b-release"
+
+
+def fired(result, overrides=None) -> dict[str, str]:
+    return {rule.id: level for rule, level, _ in violations(result, overrides)}
+
+
+def decode_container_without(result, key: str) -> dict[str, Any]:
+    container = copy.deepcopy(chart_values(result, MODEL)["decode"]["containers"][0])
+    container.pop(key, None)
+    return container
+
+
+def pod(kind: str, **spec: Any) -> dict[str, Any]:
+    container = {"name": "extra", "image": "busybox:1.37.0",
+                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "10m", "memory": "16Mi"}}}
+    container.update(spec)
+    pod_spec = {"containers": [container], "securityContext": {"runAsNonRoot": True}}
+    body = {"spec": pod_spec} if kind == "Pod" else {"spec": {"selector": {"matchLabels": {"a": "b"}},
+                                                            "template": {"metadata": {"labels": {"a": "b"}}, "spec": pod_spec}}}
+    return {"apiVersion": "v1" if kind == "Pod" else "apps/v1", "kind": kind, "metadata": {"name": "extra"}, **body}
+
+
+def extra_objects(*objects: dict) -> Callable[[dict], None]:
+    return lambda c: c["models"][0].update(extraValues={"extraObjects": list(objects)})
+
+
+def model_extra(values: dict) -> Callable[[dict], None]:
+    return lambda c: c["models"][0].update(extraValues=values)
+
+
+def scheduling_extra(values: dict) -> Callable[[dict], None]:
+    return lambda c: c.update(scheduling={"extraValues": values})
+
+
+def after_render(type_: str, change: Callable[[Any], None]) -> Callable:
+    """Mutate the first registration of `type_` in a real homelab render."""
+    def mutate(result):
+        target = next(r for r in result.resources if r.type == type_)
+        change(target)
+        return result
+    return mutate
+
+
+def _drop_psa(r):
+    del r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+
+
+def _loader_flags(r):
+    env = r.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    next(e for e in env if e["name"] == "EXTRA_FLAGS")["value"] = "--verbose"
+
+
+def _loader_no_limits(r):
+    r.inputs["spec"]["template"]["spec"]["containers"][0]["resources"].pop("limits")
+
+
+def _route_elsewhere(r):
+    r.inputs["spec"]["rules"][0]["backendRefs"][0]["name"] = "somebody-elses-pool"
+
+
+def _unprotect(r):
+    r.protect = False
+
+
+def _unpin_chart(r):
+    r.inputs["version"] = ">=0.11.0"
+
+
+# rule id -> (config mutation, or None when mutated after render; render mutation; related rules that may also fire)
+CASES: dict[str, tuple] = {
+    "no-privileged-containers": (lambda c: c.update(gpu={"driver": {"namespace": "gpu-system"}}), None,
+                                 {"namespaces-pod-security"}),
+    "no-host-paths": (model_extra({"decode": {"volumes": [{"name": "host", "hostPath": {"path": "/var/lib"}}]}}), None, set()),
+    "images-pinned": (extra_objects(pod("Pod", image="busybox")), None, set()),
+    "model-server-resources": (lambda c: None, "model-server-resources", set()),  # built below from the render
+    "loader-resources": (None, after_render("kubernetes:batch/v1:Job", _loader_no_limits), set()),
+    "run-as-non-root": (extra_objects({**pod("Deployment"), "spec": {**pod("Deployment")["spec"], "template": {
+        "metadata": {"labels": {"a": "b"}}, "spec": {"containers": pod("Pod")["spec"]["containers"]}}}}), None, set()),
+    "no-secret-env-values": (lambda c: None, "no-secret-env-values", set()),  # built below from the render
+    "no-secrets-in-configmaps": (extra_objects({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                                                "data": {"api-token": "abc"}}), None, set()),
+    "only-gateway-exposed": (extra_objects({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                                            "spec": {"type": "LoadBalancer", "ports": [{"port": 8000}]}}), None, set()),
+    "namespaces-pod-security": (None, after_render("kubernetes:core/v1:Namespace", _drop_psa), set()),
+    "network-isolation": (lambda c: c["cluster"].update(networkPolicies=False), None, set()),
+    "pool-selects-model-service": (scheduling_extra({"inferencePool": {"modelServers": {"matchLabels": {"app": "nope"}}}}),
+                                   None, set()),
+    "pool-targets-vllm-port": (scheduling_extra({"inferencePool": {"targetPorts": [{"number": 9000}]}}), None, set()),
+    "prefix-scorer-needs-prefix-caching": (lambda c: c["models"][0]["engine"].update(prefixCaching=False), None, set()),
+    "dra-claim-count": (model_extra({"decode": {"parallelism": {"tensor": 2}}}), None, set()),
+    "route-timeouts": (lambda c: c["models"][0]["route"].update(timeouts={"request": "30s", "backendRequest": "30s"}),
+                       None, set()),
+    "data-pvc-protected": (None, after_render("kubernetes:core/v1:PersistentVolumeClaim", _unprotect), set()),
+    "rwo-same-node": (model_extra({"decode": {"extraConfig": {"affinity": None}}}), None, set()),
+    "charts-pinned": (None, after_render("kubernetes:helm.sh/v4:Chart", _unpin_chart), set()),
+    "epp-metric-names": (scheduling_extra({"inferenceExtension": {"flags": [
+        {"name": "kv-cache-usage-percentage-metric", "value": "vllm:kv_cache_usage_perc"}]}}), None, set()),
+    "epp-flags-render-safely": (scheduling_extra({"inferenceExtension": {"flags": [
+        {"name": "secure-serving", "value": "false"}]}}), None, set()),
+    "versions-in-guard-table": (scheduling_extra({"inferenceExtension": {"image": {"tag": "v1.2.0"}}}), None, set()),
+    "model-server-shm": (model_extra({"decode": {"volumes": []}}), None, set()),
+    "startup-probe-budget": (lambda c: c["models"][0].update(startupTimeoutSeconds=120), None, set()),
+    "loader-ignore-existing": (None, after_render("kubernetes:batch/v1:Job", _loader_flags), set()),
+    "routes-target-pools": (None, after_render("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", _route_elsewhere), set()),
+}
+
+
+def failing_render(rule_id, render, homelab, homelab_render):
+    mutate_config, mutate_render, _ = CASES[rule_id]
+    if mutate_config is None:
+        return mutate_render(copy.deepcopy(homelab_render))
+    if mutate_render == "model-server-resources":
+        homelab["models"][0]["extraValues"] = {"decode": {"containers": [decode_container_without(homelab_render, "resources")]}}
+    elif mutate_render == "no-secret-env-values":
+        container = decode_container_without(homelab_render, "env")
+        container["env"] = [{"name": "HF_TOKEN", "value": "hf_plaintext"}]
+        homelab["models"][0]["extraValues"] = {"decode": {"containers": [container]}}
+    else:
+        mutate_config(homelab)
+    return render(homelab)
+
+
+def test_there_are_at_least_20_rules_each_with_a_case():
+    ids = [rule.id for rule in ALL_RULES]
+    assert len(ids) >= 20 and len(set(ids)) == len(ids)
+    assert set(ids) == set(CASES)
+    for rule in ALL_RULES:
+        assert rule.description and rule.fix and rule.level in ("mandatory", "advisory")
+        assert (rule.resource_check is None) != (rule.stack_check is None)
+
+
+def test_homelab_passes_every_rule(homelab_render):
+    assert fired(homelab_render) == {}
+    assert run_checks(homelab_render) == 0
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_catches_its_violation_and_no_unrelated_mandatory_rule_fires(rule_id, render, homelab, homelab_render):
+    result = failing_render(rule_id, render, homelab, homelab_render)
+    found = fired(result)
+    assert rule_id in found, found
+    related = CASES[rule_id][2]
+    unrelated = {r for r, level in found.items() if level == "mandatory" and r != rule_id and r not in related}
+    assert unrelated == set()
+
+
+def test_check_exits_1_on_a_mandatory_violation_and_0_when_overridden(render, homelab, capsys):
+    homelab["cluster"]["networkPolicies"] = False
+    result = render(homelab)
+    assert run_checks(result) == 1
+    out = capsys.readouterr().out
+    assert "network-isolation" in out and "mandatory" in out and "Fix: " in out
+    assert run_checks(result, {"network-isolation": "advisory"}) == 0
+    assert run_checks(result, {"network-isolation": {"enforcementLevel": "disabled"}}) == 0
+
+
+def test_rule_config_is_overridable(render, homelab):
+    homelab["models"][0]["route"]["timeouts"] = {"request": "120s", "backendRequest": "120s"}
+    result = render(homelab)
+    assert "route-timeouts" not in fired(result)
+    assert "route-timeouts" in fired(result, {"route-timeouts": {"minimum": "10m"}})
+
+
+def test_crossguard_policies_reach_the_offline_verdicts(render, homelab):
+    """The CrossGuard adapters call the same rule functions: same violations for the same resources."""
+    from pulumi_policy import (PolicyResource, PolicyResourceOptions, ResourceValidationArgs,
+                               ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+    from pulumi_policy.policy import PolicyCustomTimeouts
+
+    from policies.rules import pulumi_policies
+
+    homelab["cluster"]["networkPolicies"] = False
+    homelab["models"][0]["route"]["timeouts"] = {"request": "30s", "backendRequest": "30s"}
+    result = render(homelab)
+    policies = {p.name: p for p in pulumi_policies()}
+    assert set(policies) == {rule.id for rule in ALL_RULES}
+
+    def opts(protect):
+        return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+    reported: dict[str, list[str]] = {}
+    resources = [r for r in result.resources]
+    for name, policy in policies.items():
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in resources:
+                args = ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, opts(r.protect), None, {})
+                policy.validate(args, lambda message, urn=None, name=name: reported.setdefault(name, []).append(message))
+        else:
+            stack = [PolicyResource(r.type, r.inputs, r.urn, r.name, opts(r.protect), None, None, [], {}) for r in resources]
+            policy.validate(StackValidationArgs(stack, {}),
+                            lambda message, urn=None, name=name: reported.setdefault(name, []).append(message))
+    offline = {}
+    for rule, _, violation in evaluate(resources_of(result)):
+        offline.setdefault(rule.id, []).append(f"{violation.message}. Fix: {rule.fix}")
+    assert reported == offline
+    assert set(reported) == {"network-isolation", "route-timeouts"}
+
+
+def test_rules_run_on_plain_data():
+    res = Res("kubernetes:core/v1:PersistentVolumeClaim", {"kind": "PersistentVolumeClaim", "metadata": {"name": "x"}},
+              "urn:x", "x", False)
+    assert [rule.id for rule, _, _ in evaluate([res])] == ["data-pvc-protected"]
