@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
         cmd.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
         cmd.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
+        if name == "check":
+            cmd.add_argument(
+                "--policy-config", type=Path, help="policy config JSON, as for `pulumi preview --policy-pack-config`"
+            )
     args = parser.parse_args(argv)
 
     project_dir = args.project_dir.resolve()
@@ -39,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     print(render_out.summary(result))
     print(f"wrote {out_dir}/resources.json and {out_dir}/manifests/")
     if args.command == "check":
-        from .check import run_checks
+        from .check import load_policy_config, run_checks
 
-        return run_checks(result)
+        return run_checks(result, load_policy_config(args.policy_config))
     return 0
 
 

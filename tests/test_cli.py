@@ -111,3 +111,15 @@ def test_unknown_stack_is_a_clear_error(tmp_path):
 def test_check_runs_after_render(tmp_path):
     proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "o"), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_check_exits_1_on_a_mandatory_violation_and_honours_policy_config(tmp_path):
+    config = homelab_stack_file()
+    config["llmd-homelab:cluster"]["networkPolicies"] = False
+    project = project_with_stack(tmp_path, "open", config)
+    proc = run_cli("check", "--stack", "open", cwd=project)
+    assert proc.returncode == 1
+    assert "network-isolation | mandatory" in proc.stdout
+    (project / "policy.json").write_text('{"network-isolation": "advisory"}')
+    proc = run_cli("check", "--stack", "open", "--policy-config", str(project / "policy.json"), cwd=project)
+    assert proc.returncode == 0 and "network-isolation | advisory" in proc.stdout

@@ -5,13 +5,14 @@ from __future__ import annotations
 from conftest import ROOT
 
 from llmd_stack.config import StackConfig
-from llmd_stack.docs import guards_table, reference, rows
+from llmd_stack.docs import guards_table, reference, rows, rules_table
 
 
 def test_readme_embeds_the_current_config_reference_and_guard_table():
     readme = (ROOT / "README.md").read_text()
     assert reference() in readme, "run: python -m llmd_stack.docs --write README.md"
     assert guards_table() in readme, "run: python -m llmd_stack.docs --write README.md"
+    assert rules_table() in readme, "run: python -m llmd_stack.docs --write README.md"
 
 
 def test_every_config_key_is_documented():
