@@ -1,0 +1,146 @@
+"""Every environment (`Pulumi.<stack>.yaml`) renders through the real program and passes the mandatory policies.
+
+Stacks are discovered at collection time: a new stack file is tested without touching this file. The GPU-less `sim`
+environment keeps the homelab's routing path exactly, with the inference simulator and none of the GPU parts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+from conftest import ROOT, chart_values, objects, stack_config
+
+from llmd_stack.check import run_checks
+from llmd_stack.config import ENGINE_DEFAULT_IMAGES
+from llmd_stack.engine import RenderResult
+from llmd_stack.offline import render_stack
+
+CHART = "kubernetes:helm.sh/v4:Chart"
+STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+@lru_cache(maxsize=None)
+def rendered(stack: str) -> RenderResult:
+    """The stack file rendered exactly as `python -m llmd_stack render --stack <stack>` renders it."""
+    return render_stack(ROOT, stack)
+
+
+def test_the_reference_and_the_gpu_less_environments_exist():
+    assert {"homelab", "sim"} <= set(STACKS)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_file_renders_and_passes_the_mandatory_policies(stack):
+    result = rendered(stack)
+    assert (result.project, result.stack) == ("llmd-homelab", stack)
+    assert result.of_type("llmd:serving:ModelService"), "no model service rendered"
+    assert run_checks(result) == 0, f"Pulumi.{stack}.yaml violates a mandatory policy (see the table above)"
+
+
+# --- the request path, wired the same way in every environment ------------------------------------------------------
+
+
+def request_path_problems(result: RenderResult, models: list[dict]) -> list[str]:
+    """Route -> pool -> model pods, checked by reference for every model; [] when everything resolves."""
+    problems: list[str] = []
+    gateways = objects(result, "Gateway")
+    if len(gateways) != 1:
+        return [f"expected one Gateway, found {len(gateways)}"]
+    gateway = gateways[0]["metadata"]
+    routes = objects(result, "HTTPRoute")
+    for model in models:
+        name = model["name"]
+        pool_release = result.one(CHART, f"{name}-pool-release")
+        pool = chart_values(result, f"{name}-pool-release")["inferencePool"]
+        values = chart_values(result, f"{name}-release")
+        pod_labels = {**values["modelArtifacts"]["labels"], "llm-d.ai/role": "decode"}  # what the chart puts on pods
+        port = values["decode"]["containers"][0]["ports"][0]["containerPort"]
+        exported = result.outputs["models"][name]
+        to_pool = [r for r in routes if r["spec"]["rules"][0]["backendRefs"][0]["name"] == pool_release.inputs["name"]]
+        if len(to_pool) != 1:
+            problems.append(f"{name}: {len(to_pool)} routes to pool {pool_release.inputs['name']!r}, expected 1")
+            continue
+        route = to_pool[0]
+        backend = route["spec"]["rules"][0]["backendRefs"][0]
+        if (backend["group"], backend["kind"]) != ("inference.networking.k8s.io", "InferencePool"):
+            problems.append(f"{name}: route backend is {backend['group']}/{backend['kind']}, not an InferencePool")
+        parent = route["spec"]["parentRefs"][0]
+        if (parent["name"], parent["namespace"]) != (gateway["name"], gateway["namespace"]):
+            problems.append(f"{name}: route parent {parent} is not the Gateway {gateway['namespace']}/{gateway['name']}")
+        if route["metadata"]["namespace"] != pool_release.inputs["namespace"]:
+            problems.append(f"{name}: route and pool are in different namespaces")
+        if pool["modelServers"]["matchLabels"] != pod_labels or pod_labels != exported["podLabels"]:
+            problems.append(f"{name}: pool selects {pool['modelServers']['matchLabels']}, model pods carry {pod_labels}")
+        if pool["targetPorts"] != [{"number": port}] or port != exported["port"]:
+            problems.append(f"{name}: pool targets {pool['targetPorts']}, vLLM listens on {port}")
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_route_pool_and_model_pods_wire_up_in_every_stack(stack):
+    assert request_path_problems(rendered(stack), stack_config(stack)["models"]) == []
+
+
+def test_the_wiring_check_catches_a_pool_that_selects_other_pods(render, homelab):
+    homelab["scheduling"] = {"extraValues": {"inferencePool": {"modelServers": {"matchLabels": {"app": "other"}}}}}
+    problems = request_path_problems(render(homelab), homelab["models"])
+    assert any("pool selects" in p for p in problems), problems
+
+
+def test_the_wiring_check_catches_a_pool_on_the_wrong_port(render, homelab):
+    homelab["scheduling"] = {"extraValues": {"inferencePool": {"targetPorts": [{"number": 8200}]}}}
+    problems = request_path_problems(render(homelab), homelab["models"])
+    assert any("pool targets" in p for p in problems), problems
+
+
+def test_sim_routes_requests_like_homelab():
+    """Same model name and served name, same route match and timeouts, same listener and pool layout."""
+    homelab, sim = rendered("homelab"), rendered("sim")
+    assert [o["spec"] for o in objects(sim, "HTTPRoute")] == [o["spec"] for o in objects(homelab, "HTTPRoute")]
+    listener = [{k: o["spec"][k] for k in ("gatewayClassName", "listeners")} for o in objects(sim, "Gateway")]
+    assert listener == [{k: o["spec"][k] for k in ("gatewayClassName", "listeners")} for o in objects(homelab, "Gateway")]
+    home_pool = chart_values(homelab, "ds-r1-llama-8b-pool-release")["inferencePool"]
+    sim_pool = chart_values(sim, "ds-r1-llama-8b-pool-release")["inferencePool"]
+    assert sim_pool == home_pool
+
+
+# --- the GPU-less environment ---------------------------------------------------------------------------------------
+
+
+def test_sim_serves_the_simulator_without_gpu_claims():
+    values = chart_values(rendered("sim"), "ds-r1-llama-8b-release")
+    assert values["accelerator"] == {"type": "cpu", "dra": False}
+    container = values["decode"]["containers"][0]
+    assert container["image"] == ENGINE_DEFAULT_IMAGES["sim"]
+    assert container["mountModelVolume"] is False
+    assert values["decode"]["replicas"] == 2
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"cpu": "500m", "memory": "512Mi"}}
+
+
+def test_sim_has_no_gpu_driver_exporter_model_volume_or_loader():
+    result = rendered("sim")
+    types = {r.type for r in result.resources}
+    assert "llmd:gpu:IntelGpuDra" not in types
+    assert not [r.name for r in result.resources if "xpum" in r.type.lower() or "xpum" in r.name.lower()]
+    assert not [r.name for r in result.resources if "ResourceClaim" in r.type]
+    assert not result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert not result.of_type("kubernetes:batch/v1:Job")
+    assert not result.of_type("llmd:model:ModelKitCache")
+    assert result.outputs["deviceClass"] is None
+
+
+def test_sim_needs_no_secret_and_never_uses_the_ambient_kubeconfig():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "Pulumi.sim.yaml").read_text())["config"]
+    assert "kubernetes" in config["pulumi:disable-default-providers"]
+    assert not [k for k, v in config.items() if isinstance(v, dict) and "secure" in v]
+    assert stack_config("sim")["cluster"]["context"]  # pinned: never the homelab cluster by accident
+    assert stack_config("sim")["monitoring"] == {"enabled": False}
+
+
+def test_sim_exposes_the_gateway_as_a_node_port():
+    params = objects(rendered("sim"), "GatewayParameters")
+    assert [p["spec"]["kube"]["service"]["type"] for p in params] == ["NodePort"]
