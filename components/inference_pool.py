@@ -56,8 +56,12 @@ class EppImage:
 
     @staticmethod
     def parse(image: str) -> "EppImage":
-        repository, tag = image.rsplit(":", 1)
-        hub, name = repository.rsplit("/", 1)
+        """`hub/name:tag[@digest]` as the chart's `hub`/`name`/`tag` (it renders `{hub}/{name}:{tag}`, so a digest
+        stays pinned as part of the tag); an image without a registry path is a Docker Hub library image."""
+        reference, at, digest = image.partition("@")
+        repository, tag = reference.rsplit(":", 1)
+        tag += at + digest
+        hub, name = repository.rsplit("/", 1) if "/" in repository else ("docker.io/library", repository)
         return EppImage(hub, name, tag)
 
 
@@ -101,14 +105,25 @@ def plugins_config(plugins: tuple[EppPluginSpec, ...], profiles: tuple[EppProfil
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def epp_flags(generation: str, extra_flags: dict[str, str]) -> list[dict[str, str]]:
+def epp_flags(generation: str, extra_flags: dict[str, str], boolean_flags: bool = False) -> list[dict[str, str]]:
     """EPP flags as the chart's `flags` list. Chart v1.1.0 renders each flag as two args (`--name value`), which
-    breaks boolean flags, so only string-valued flags are ever passed (the version guards refuse the rest)."""
+    breaks boolean flags, so only string-valued flags are passed before v1.6.0 (the version guards refuse the rest)."""
     flags = {**EPP_METRIC_FLAGS[generation], **extra_flags}
+    if boolean_flags:
+        flags = {k: v.lower() if isinstance(v, str) and v.lower() in ("true", "false") else v for k, v in flags.items()}
     for name, value in flags.items():
-        if not isinstance(value, str) or value.lower() in ("true", "false"):
+        if not isinstance(value, str) or (value.lower() in ("true", "false") and not boolean_flags):
             raise ValueError(f"EPP flag --{name}: only string flags can be passed through this chart")
     return [{"name": name, "value": value} for name, value in sorted(flags.items())]
+
+
+def _at_least(version: str, minimum: tuple[int, int]) -> bool:
+    """Chart versions are GAIE release tags (`v1.1.0`)."""
+    parts = version.lstrip("v").split("-")[0].split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= minimum
+    except (ValueError, IndexError):
+        return False
 
 
 def chart_values(args: InferencePoolArgs, pod_labels: dict[str, str], port: int, generation: str) -> dict[str, Any]:
@@ -132,7 +147,7 @@ def chart_values(args: InferencePoolArgs, pod_labels: dict[str, str], port: int,
             "extProcPort": EXT_PROC_PORT,
             "pluginsConfigFile": PLUGINS_FILE,
             "pluginsCustomConfig": {PLUGINS_FILE: plugins_config(args.plugins, args.profiles)},
-            "flags": epp_flags(generation, args.extra_flags),
+            "flags": epp_flags(generation, args.extra_flags, boolean_flags=_at_least(args.chart_version, (1, 6))),
             "monitoring": monitoring,
         },
         "inferencePool": {

@@ -60,3 +60,71 @@ def metrics_generation_of_image(image: str) -> str:
     if "llm-d-inference-sim" in image:
         return metrics_generation("sim", image)
     return metrics_generation("vllm", image)
+
+
+# Intel XPU Manager: v1 exporter (`xpum_*`, :29999) and v2 xpumd (`hw_*`, :8080).
+XPUM_METRICS: dict[str, frozenset[str]] = {
+    "v1": frozenset(
+        {
+            "xpum_engine_group_ratio",
+            "xpum_memory_used_bytes",
+            "xpum_memory_ratio",
+            "xpum_temperature_celsius",
+            "xpum_power_watts",
+            "xpum_frequency_mhz",
+        }
+    ),
+    "v2": frozenset(
+        {
+            "hw_gpu_utilization_ratio",
+            "hw_memory_usage_bytes",
+            "hw_memory_utilization_ratio",
+            "hw_temperature_celsius",
+            "hw_power_watts",
+            "hw_frequency_hertz",
+        }
+    ),
+}
+
+# GPU series per exporter generation, as PromQL selectors, and the label that tells GPUs apart.
+GPU_SERIES: dict[str, dict[str, str]] = {
+    "v1": {
+        "utilization": 'xpum_engine_group_ratio{type="compute"}',
+        "memory_used": "xpum_memory_used_bytes",
+        "temperature": 'xpum_temperature_celsius{location="gpu"}',
+        "power": "xpum_power_watts",
+        "gpu_label": "dev_file",
+    },
+    "v2": {
+        "utilization": "hw_gpu_utilization_ratio",
+        "memory_used": "hw_memory_usage_bytes",
+        "temperature": 'hw_temperature_celsius{hw_sensor_location="gpu",statistic="max"}',
+        "power": 'hw_power_watts{hw_sensor_location="gpu"}',
+        "gpu_label": "pci_bdf",
+    },
+}
+
+# Endpoint Picker (GAIE) pool metrics, and the Kubernetes series the alerts use.
+EPP_METRICS = frozenset({"inference_pool_ready_pods", "inference_pool_average_queue_size", "inference_pool_average_kv_cache_utilization"})
+KUBE_METRICS = frozenset({"up", "kube_job_status_failed"})
+
+# Serving series per vLLM generation (the dashboard and alerts pick by the engine's generation).
+SERVING_SERIES: dict[str, dict[str, str]] = {
+    "v0": {
+        "itl_histogram": "vllm:time_per_output_token_seconds",
+        "prefix_hit_rate": "vllm:gpu_prefix_cache_hit_rate{{{selector}}}",
+    },
+    "v1": {
+        "itl_histogram": "vllm:inter_token_latency_seconds",
+        "prefix_hit_rate": "rate(vllm:prefix_cache_hits_total{{{selector}}}[5m]) / rate(vllm:prefix_cache_queries_total{{{selector}}}[5m])",
+    },
+}
+
+HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def known_metric(name: str, allowed: frozenset[str]) -> bool:
+    """A series name is known when it, or the histogram it is a `_bucket`/`_count`/`_sum` of, is in `allowed`."""
+    if name in allowed:
+        return True
+    return any(name.endswith(s) and name[: -len(s)] in allowed for s in HISTOGRAM_SUFFIXES)

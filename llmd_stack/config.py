@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .types import (
@@ -251,6 +251,14 @@ class ModelConfig(_Strict):
         default_factory=dict, description="Escape hatch: deep-merged into the modelservice chart values."
     )
 
+    @field_validator("extra_values")
+    @classmethod
+    def _accelerator_is_a_mapping(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Merged key by key into the accelerator this program computes (and read by the version guards).
+        if "accelerator" in value and not isinstance(value["accelerator"], dict):
+            raise ValueError(f"accelerator must be a mapping of keys to values, got {value['accelerator']!r}")
+        return value
+
 
 class ModelServiceConfig(_Strict):
     """The llm-d `modelservice` chart that runs the decode pods."""
@@ -372,12 +380,23 @@ class GatewayConfig(_Strict):
 # --- monitoring ------------------------------------------------------------------------------------------------------
 
 
+EXPORTER_DEFAULT_IMAGES = {"v1": "intel/xpumanager:v1.3.4", "v2": "ghcr.io/intel/xpumanager/xpumd:v2.0.0"}
+
+
 class ExporterConfig(_Strict):
+    """The Intel XPU Manager GPU exporter (deployed only where gpu.enabled)."""
+
+    enabled: bool = Field(True, description="Deploy the GPU exporter (needs gpu.enabled).")
     generation: Literal["v1", "v2"] = Field(
         "v1", description="`v1`: XPU Manager DaemonSet (`xpum_*`, :29999); `v2`: xpumd chart (`hw_*`, :8080)."
     )
     image: ImageRef | None = Field(None, description="Exporter image; defaults per generation (pinned).")
     chart_version: Version = Field("2.0.0", description="xpumd chart version (generation v2).")
+    namespace: DnsLabel = Field("intel-xpu-manager", description="Namespace of the exporter (Pod Security `privileged`).")
+
+    @property
+    def resolved_image(self) -> str:
+        return self.image or EXPORTER_DEFAULT_IMAGES[self.generation]
 
 
 class PrometheusConfig(_Strict):
@@ -385,8 +404,9 @@ class PrometheusConfig(_Strict):
     chart_version: Version = Field("88.5.3", description="kube-prometheus-stack chart version (88.x).")
     namespace: DnsLabel = "monitoring"
     """Namespace of kube-prometheus-stack (or of the existing Prometheus)."""
-    release_name: DnsLabel = "kube-prometheus-stack"
-    """Helm release name; monitors carry `release: <name>` for it."""
+    release_name: DnsLabel = Field(
+        "kube-prometheus-stack", max_length=26, description="Helm release name; monitors carry `release: <name>` for it."
+    )
     retention: str = Field(
         "15d",
         pattern=r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
@@ -437,7 +457,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        # One line per problem, whatever a key or value holds (a key with a newline must not split it).
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class ConfigError(pulumi.RunError):
@@ -655,13 +677,38 @@ def parse_config(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] 
     except ValidationError as exc:
         problems = _pydantic_problems(exc)
         problems += [p for p in _secret_problems_unvalidated(raw, secret_keys)]
-        raise ConfigError(problems) from None
+        raise ConfigError(_hide_secret_values(problems, raw, secret_keys)) from None
     from .compat import guard_problems
 
     problems = _cross_checks(cfg) + guard_problems(cfg) + _secret_problems(cfg, raw, secret_keys)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_hide_secret_values(problems, raw, secret_keys))
     return cfg
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return {s for v in value.values() for s in _strings(v)}
+    if isinstance(value, list):
+        return {s for v in value for s in _strings(v)}
+    return set()
+
+
+def _hide_secret_values(problems: list[Problem], raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str]) -> list[Problem]:
+    """Problems with every string a secret key holds (>= 4 characters) replaced by [secret]: messages echo bad
+    values, and `pulumi up` prints and logs them in plaintext (secure config arrives decrypted)."""
+    hidden = sorted({s for key in secret_keys if key in raw for s in _strings(raw[key]) if len(s) >= 4}, key=len, reverse=True)
+    if not hidden:
+        return problems
+
+    def hide(text: str) -> str:
+        for value in hidden:
+            text = text.replace(repr(value), "'[secret]'").replace(value, "[secret]")
+        return text
+
+    return [Problem(p.path, hide(p.message)) for p in problems]
 
 
 def _secret_problems_unvalidated(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str]) -> list[Problem]:

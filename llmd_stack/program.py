@@ -24,7 +24,8 @@ from components.inference_pool import (
 from components.meta import labels
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
 from components.network import ServingNetworkPolicies, ServingNetworkPoliciesArgs
-from components.modelservice import Engine, ModelService, ModelServiceArgs, Resources
+from components.monitoring import ExistingPrometheus, GpuExporter, InstallPrometheus, Monitoring, MonitoringArgs, ServingTarget
+from components.modelservice import CONTAINER, Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
 from .config import LoadedStack, ModelConfig, StackConfig
@@ -121,7 +122,7 @@ def model_service(
             claim_name=cache.claim_name if cache else None,
             model_path=cache.model_path if cache else None,
             same_node=cache is not None and model.cache.access_mode == "ReadWriteOnce" and model.replicas > 1,
-            pod_monitor_labels=monitor_labels(cfg),
+            pod_monitor_labels=None,  # the Monitoring component owns the monitors
             extra_values=model.extra_values,
         ),
         # Model pods wait for the GPU driver and for their model on the PVC, nothing else.
@@ -154,7 +155,7 @@ def inference_pool(
             target_port=service.port,
             metrics_generation=service.metrics_generation,
             extra_flags={k: str(v) for k, v in scheduling.extra_flags.items()},
-            monitor_labels=monitor_labels(cfg),
+            monitor_labels=None,  # the Monitoring component owns the monitors (and the EPP metrics token)
             extra_values=scheduling.extra_values,
         ),
         # The EPP watches InferencePools and InferenceObjectives: their CRDs come first.
@@ -173,6 +174,66 @@ def route(model: ModelConfig, pool: InferencePool) -> PoolRoute:
         model_header=model.served_name if model.route.match_model_header else None,
         timeouts=RouteTimeouts(model.route.timeouts.request, model.route.timeouts.backend_request),
         waits_for=(pool,),
+    )
+
+
+def monitoring(
+    cfg: StackConfig,
+    loaded: LoadedStack,
+    gpu: IntelGpuDra | None,
+    services: dict[str, ModelService],
+    pools: dict[str, InferencePool],
+    opts: pulumi.ResourceOptions,
+) -> Monitoring:
+    prom = cfg.monitoring.prometheus
+    exporter_cfg = cfg.monitoring.exporter
+    prometheus: InstallPrometheus | ExistingPrometheus
+    if prom.mode == "install":
+        prometheus = InstallPrometheus(
+            namespace=prom.namespace,
+            release=prom.release_name,
+            chart_version=prom.chart_version,
+            retention=prom.retention,
+            storage_size=prom.storage_size,
+            storage_class=prom.storage_class,
+            grafana=cfg.monitoring.grafana,
+            grafana_password=loaded.secrets.grafana_admin_password,
+        )
+    else:
+        prometheus = ExistingPrometheus(namespace=prom.namespace)
+    exporter = None
+    if gpu is not None and exporter_cfg.enabled:
+        exporter = GpuExporter(
+            generation=exporter_cfg.generation,
+            image=exporter_cfg.resolved_image,
+            namespace=exporter_cfg.namespace,
+            chart_version=exporter_cfg.chart_version,
+            device_class=gpu.device_class,
+        )
+    targets = tuple(
+        ServingTarget(
+            model=model.name,
+            served_name=model.served_name,
+            namespace=cfg.cluster.namespace,
+            pod_labels=services[model.name].pod_labels,
+            port_name=CONTAINER,
+            generation=Engine(model.engine.kind, model.engine.resolved_image).metrics_generation,
+            pool_name=f"{model.name}-pool",
+            loads_model=model.model_kit is not None,
+            waits_for=(pools[model.name],),
+        )
+        for model in cfg.models
+    )
+    return Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            prometheus=prometheus,
+            monitor_labels=monitor_labels(cfg) or {},
+            serving_namespace=cfg.cluster.namespace,
+            targets=targets,
+            exporter=exporter,
+        ),
+        opts=opts,
     )
 
 
@@ -215,11 +276,12 @@ def build(loaded: LoadedStack) -> None:
     )
     gaie_crds = InferenceExtensionCrds("inference-extension-crds", cfg.scheduling.chart_version, opts=opts)
     services: dict[str, ModelService] = {}
+    pools: dict[str, InferencePool] = {}
     routes: list[PoolRoute] = []
     for model in cfg.models:
         cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
         services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts)
-        pool = inference_pool(cfg, model, services[model.name], namespace, gaie_crds, opts)
+        pool = pools[model.name] = inference_pool(cfg, model, services[model.name], namespace, gaie_crds, opts)
         routes.append(route(model, pool))
         if cfg.cluster.network_policies:
             ServingNetworkPolicies(
@@ -250,6 +312,9 @@ def build(loaded: LoadedStack) -> None:
         ),
         opts=opts,
     )
+
+    if cfg.monitoring.enabled:
+        monitoring(cfg, loaded, gpu, services, pools, opts)
 
     pulumi.export("namespace", namespace)
     pulumi.export("gateway", gateway.gateway_name)

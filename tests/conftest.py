@@ -68,3 +68,11 @@ def second_model(config: dict[str, Any], name: str = "qwen-7b", served: str = "q
     model.update(name=name, servedName=served, modelKit={"repository": name, "tag": "2.0.0"})
     model["route"] = {**model.get("route", {}), "pathPrefix": f"/{name}"}
     return model
+
+
+def model_pvcs(result: RenderResult) -> list:
+    """The model-cache PVC registrations (Prometheus has a PVC of its own)."""
+    return [
+        r for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+        if r.inputs["metadata"]["labels"].get("app.kubernetes.io/component") == "model-cache"
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import PASSWORD, TOKEN, objects, second_model
+from conftest import PASSWORD, TOKEN, model_pvcs, objects, second_model
 
 from components.modelkit import docker_config_json, version_folder
 
@@ -18,7 +18,7 @@ def loader_env(result, model="ds-r1-llama-8b") -> dict[str, str]:
 
 
 def test_pvc_follows_config_and_survives_destroy_and_replacement(homelab_render):
-    pvc = homelab_render.one(PVC)
+    [pvc] = model_pvcs(homelab_render)
     assert pvc.protect and pvc.retain_on_delete
     spec = pvc.inputs["spec"]
     assert spec == {
@@ -56,7 +56,7 @@ def test_loader_runs_as_uid_1001_with_an_fsgroup_and_pinned_image(homelab_render
 
 
 def test_pull_secret_is_a_dockerconfigjson_mounted_as_docker_config(homelab_render):
-    secret = objects(homelab_render, "Secret")[0]
+    secret = next(s for s in objects(homelab_render, "Secret") if s["type"] == "kubernetes.io/dockerconfigjson")
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     assert secret["stringData"] == {".dockerconfigjson": "[secret]"}
     job = objects(homelab_render, "Job")[0]
@@ -86,7 +86,7 @@ def test_token_never_appears_in_plaintext(homelab_render, tmp_path):
 def test_new_modelkit_version_keeps_the_pvc_and_unpacks_next_to_the_old_one(render, homelab, homelab_render):
     homelab["models"][0]["modelKit"]["tag"] = "1.1.0"
     updated = render(homelab)
-    old_pvc, new_pvc = homelab_render.one(PVC), updated.one(PVC)
+    [old_pvc], [new_pvc] = model_pvcs(homelab_render), model_pvcs(updated)
     assert (old_pvc.urn, old_pvc.inputs) == (new_pvc.urn, new_pvc.inputs)
     old_job, new_job = objects(homelab_render, "Job")[0], objects(updated, "Job")[0]
     assert old_job["metadata"]["name"] != new_job["metadata"]["name"]
@@ -97,7 +97,8 @@ def test_cosign_public_key_is_mounted_and_passed(render, homelab):
     homelab["loader"] = {"cosign": {"publicKey": "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----"}}
     result = render(homelab)
     assert loader_env(result)["COSIGN_KEY"] == "/etc/cosign/cosign.pub"
-    assert objects(result, "ConfigMap")[0]["data"]["cosign.pub"].startswith("-----BEGIN PUBLIC KEY-----")
+    key_map = next(c for c in objects(result, "ConfigMap") if c["metadata"]["name"].endswith("-cosign-key"))
+    assert key_map["data"]["cosign.pub"].startswith("-----BEGIN PUBLIC KEY-----")
 
 
 def test_keyless_cosign_needs_identity_and_issuer(homelab):
@@ -110,7 +111,7 @@ def test_keyless_cosign_needs_identity_and_issuer(homelab):
 def test_second_model_gets_its_own_pvc_loader_and_secret_without_name_clashes(render, homelab):
     homelab["models"].append(second_model(homelab))
     result = render(homelab)
-    assert len(result.of_type(PVC)) == 2 and len(objects(result, "Job")) == 2
+    assert len(model_pvcs(result)) == 2 and len(objects(result, "Job")) == 2
     keys = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
             for r in result.resources if r.is_kubernetes_object for o in [r.inputs]]
     assert len(keys) == len(set(keys))

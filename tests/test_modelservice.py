@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import chart_values, second_model
+from conftest import chart_values, model_pvcs, second_model
 
 RELEASE = "ds-r1-llama-8b-release"
 
@@ -42,7 +42,7 @@ def test_homelab_reproduces_the_reference_serving_setup(homelab_render):
 
 def test_model_pvc_is_mounted_and_passed_as_the_model_path(homelab_render):
     values = chart_values(homelab_render, RELEASE)
-    pvc = homelab_render.one("kubernetes:core/v1:PersistentVolumeClaim").inputs["metadata"]["name"]
+    pvc = model_pvcs(homelab_render)[0].inputs["metadata"]["name"]
     artifacts = values["modelArtifacts"]
     assert artifacts["uri"] == f"pvc://{pvc}/ds-r1-llama-8b/1.0.0"
     assert (artifacts["mountPath"], artifacts["readOnly"]) == ("/data", True)
@@ -107,12 +107,9 @@ def test_replicas_share_a_node_for_a_readwriteonce_model_pvc(homelab_render, ren
     assert "extraConfig" not in chart_values(render(homelab), RELEASE)["decode"]
 
 
-def test_pod_monitor_is_labelled_for_the_chosen_prometheus(homelab_render, render, homelab):
-    monitor = chart_values(homelab_render, RELEASE)["decode"]["monitoring"]["podmonitor"]
-    assert monitor["enabled"] is True and monitor["labels"] == {"release": "kube-prometheus-stack"}
-    homelab["monitoring"] = {"prometheus": {"mode": "existing", "monitorLabels": {"prometheus": "homelab"}}}
-    monitor = chart_values(render(homelab, {"registryToken": "t"}), RELEASE)["decode"]["monitoring"]["podmonitor"]
-    assert monitor["labels"] == {"prometheus": "homelab"}
+def test_chart_monitors_are_off_because_monitoring_owns_them(homelab_render):
+    # The chart's PodMonitor would need the Prometheus CRDs before the model pods could start.
+    assert chart_values(homelab_render, RELEASE)["decode"]["monitoring"]["podmonitor"] == {"enabled": False}
 
 
 def test_simulator_has_no_gpu_claim_and_no_model_download(render, homelab):
@@ -124,7 +121,7 @@ def test_simulator_has_no_gpu_claim_and_no_model_download(render, homelab):
     assert values["accelerator"] == {"type": "cpu", "dra": False}
     assert container(values)["image"] == "ghcr.io/llm-d/llm-d-inference-sim:v0.10.2"
     assert container(values)["modelCommand"] == "imageDefault" and container(values)["mountModelVolume"] is False
-    assert not result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert not model_pvcs(result)
     assert not result.of_type("kubernetes:batch/v1:Job")
 
 

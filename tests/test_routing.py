@@ -163,8 +163,5 @@ def test_nodeport_gateway_uses_kgateway_parameters(render, homelab):
     assert ref == {"group": "gateway.kgateway.dev", "kind": "GatewayParameters", "name": parameters["metadata"]["name"]}
 
 
-def test_epp_monitoring_uses_a_per_release_token_secret(homelab_render):
-    prometheus = chart_values(homelab_render, POOL)["inferenceExtension"]["monitoring"]["prometheus"]
-    assert prometheus["enabled"] is True
-    assert prometheus["auth"] == {"enabled": True, "secretName": "ds-r1-llama-8b-pool-metrics-reader"}
-    assert prometheus["extraLabels"] == {"release": "kube-prometheus-stack"}
+def test_chart_service_monitor_is_off_because_monitoring_owns_it(homelab_render):
+    assert chart_values(homelab_render, POOL)["inferenceExtension"]["monitoring"]["prometheus"] == {"enabled": False}

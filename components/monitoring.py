@@ -1,0 +1,417 @@
+"""Monitoring: GPU exporter, Prometheus (installed or existing), monitors for vLLM and the EPP, alerts, dashboard.
+
+One args object drives the whole composition and each part can be swapped (kube-prometheus style): an existing
+Prometheus instead of kube-prometheus-stack, XPU Manager v1 or v2. Monitors live here, not in the serving charts,
+so model pods never wait for the Prometheus CRDs.
+
+kube-prometheus-stack uses `helm.v3.Release`: its admission-webhook certificate Jobs are Helm hooks, which only
+Helm itself runs (`helm.v4.Chart` would apply them as plain objects, out of order). The xpumd chart has no hooks
+and uses `helm.v4.Chart`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .alerts import ServedModel, rule_groups
+from .dashboard import dashboard_json
+from .meta import labels, object_meta
+
+MONITORING_API = "monitoring.coreos.com/v1"
+KPS_CHART = "kube-prometheus-stack"
+KPS_REPO = "https://prometheus-community.github.io/helm-charts"
+XPUMD_CHART = "oci://ghcr.io/intel/xpumanager/charts/xpumd"
+XPUM_V1_PORT = 29999
+GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
+
+
+@dataclass(frozen=True)
+class InstallPrometheus:
+    namespace: str
+    release: str
+    chart_version: str
+    retention: str
+    storage_size: str
+    storage_class: str | None
+    grafana: bool
+    grafana_password: pulumi.Input[str] | None  # a secret Output
+
+
+@dataclass(frozen=True)
+class ExistingPrometheus:
+    namespace: str
+
+
+@dataclass(frozen=True)
+class GpuExporter:
+    generation: str  # v1 | v2
+    image: str
+    namespace: str
+    chart_version: str  # xpumd chart (v2)
+    device_class: pulumi.Input[str]  # from the GPU driver component
+
+
+@dataclass(frozen=True)
+class ServingTarget:
+    """One model service and its pool, as the monitors, alerts and dashboard see them (component outputs)."""
+
+    model: str
+    served_name: str
+    namespace: pulumi.Input[str]
+    pod_labels: pulumi.Input[dict[str, str]]
+    port_name: str
+    generation: str
+    pool_name: str
+    loads_model: bool
+    waits_for: tuple[pulumi.Resource, ...] = ()
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    prometheus: InstallPrometheus | ExistingPrometheus
+    monitor_labels: dict[str, str]
+    serving_namespace: str
+    targets: tuple[ServingTarget, ...]
+    exporter: GpuExporter | None = None
+
+
+def prometheus_claim_name(release: str) -> str:
+    """The PVC the Prometheus StatefulSet adopts: `<claim template>-prometheus-<Prometheus name>-0`."""
+    return f"prometheus-db-prometheus-{release}-prometheus-0"
+
+
+def kube_prometheus_values(p: InstallPrometheus, admin_secret: pulumi.Input[str] | None) -> dict:
+    grafana: dict = {"enabled": p.grafana}
+    if p.grafana:
+        grafana.update(
+            admin={"existingSecret": admin_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
+            sidecar={"dashboards": {"enabled": True, "label": GRAFANA_DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}},
+        )
+    claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": p.storage_size}}}
+    if p.storage_class:
+        claim_spec["storageClassName"] = p.storage_class
+    return {
+        "fullnameOverride": p.release,  # fixes the Prometheus name, hence the PVC name
+        "crds": {"enabled": True},
+        # node-exporter needs host namespaces and paths; GPU metrics come from XPU Manager instead.
+        "nodeExporter": {"enabled": False},
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": p.retention,
+                # Monitors are selected by `release: <release>` (the chart default), which this program sets.
+                "serviceMonitorSelectorNilUsesHelmValues": True,
+                "podMonitorSelectorNilUsesHelmValues": True,
+                "ruleSelectorNilUsesHelmValues": True,
+                "storageSpec": {"volumeClaimTemplate": {"metadata": {"name": "prometheus-db"}, "spec": claim_spec}},
+            }
+        },
+        "grafana": grafana,
+    }
+
+
+def xpum_v1_pod_spec(exporter: GpuExporter, claim_template: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgs:
+    """XPU Manager v1 (`xpumd` + REST exporter on :29999). GPUs come from a DRA admin-access claim, not from
+    the device-plugin `i915_monitoring` resource or a privileged /dev/dri mount; SYS_ADMIN is all xpumd needs."""
+    xpumd_env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in
+                 (("XPUM_REST_NO_TLS", "1"), ("XPUM_EXPORTER_NO_AUTH", "1"), ("XPUM_EXPORTER_ONLY", "1"))]
+    root_with = lambda caps: k8s.core.v1.SecurityContextArgs(  # noqa: E731
+        run_as_user=0, read_only_root_filesystem=True, allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=caps),
+    )
+    resources = k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": "50m", "memory": "128Mi"}, limits={"cpu": "500m", "memory": "512Mi"}
+    )
+    return k8s.core.v1.PodSpecArgs(
+        resource_claims=[k8s.core.v1.PodResourceClaimArgs(name="gpus", resource_claim_template_name=claim_template)],
+        containers=[
+            k8s.core.v1.ContainerArgs(
+                name="xpumd",
+                image=exporter.image,
+                command=["/usr/bin/xpumd"],
+                env=xpumd_env,
+                security_context=root_with(["SYS_ADMIN"]),
+                resources=k8s.core.v1.ResourceRequirementsArgs(
+                    requests=resources.requests, limits=resources.limits, claims=[k8s.core.v1.ResourceClaimArgs(name="gpus")]
+                ),
+                volume_mounts=[
+                    k8s.core.v1.VolumeMountArgs(name="sockdir", mount_path="/tmp"),
+                    k8s.core.v1.VolumeMountArgs(name="pod-resources", mount_path="/var/lib/kubelet/pod-resources", read_only=True),
+                ],
+            ),
+            k8s.core.v1.ContainerArgs(
+                name="exporter",
+                image=exporter.image,
+                working_dir="/usr/lib/xpum/rest",
+                command=["gunicorn", "--bind", f"0.0.0.0:{XPUM_V1_PORT}", "--worker-connections", "64",
+                         "--worker-class", "gthread", "--workers", "1", "--threads", "4", "xpum_rest_main:main()"],
+                env=[*xpumd_env[1:], k8s.core.v1.EnvVarArgs(
+                    name="NODE_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="spec.nodeName")))],
+                ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=XPUM_V1_PORT, protocol="TCP")],
+                security_context=root_with([]),
+                resources=resources,
+                startup_probe=k8s.core.v1.ProbeArgs(
+                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"), period_seconds=10, failure_threshold=10
+                ),
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sockdir", mount_path="/tmp")],
+            ),
+        ],
+        volumes=[
+            k8s.core.v1.VolumeArgs(name="sockdir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")),
+            # Read-only, for the kube_pod/kube_namespace labels of the GPU a pod holds.
+            k8s.core.v1.VolumeArgs(name="pod-resources", host_path=k8s.core.v1.HostPathVolumeSourceArgs(
+                path="/var/lib/kubelet/pod-resources", type="Directory")),
+        ],
+    )
+
+
+def xpumd_values(exporter: GpuExporter, monitor_release: str) -> dict:
+    repository, tag = exporter.image.rsplit(":", 1)
+    return {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
+        "gpuAccess": "dra",
+        "service": {"create": True},
+        "prometheus": {"monitor": True, "release": monitor_release},
+        # The chart's default pipeline leaves the Prometheus exporter out: nothing would listen on :8080.
+        "config": {
+            "service": {
+                "pipelines": {
+                    "metrics": {"receivers": ["intelxpu"], "processors": ["intelxpustatus"], "exporters": ["intelxpuinfo", "prometheus"]}
+                }
+            }
+        },
+    }
+
+
+class Monitoring(pulumi.ComponentResource):
+    prometheus_namespace: pulumi.Output[str]
+    storage_claim: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:monitoring:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        prometheus = args.prometheus
+        crds_ready: list[pulumi.Resource] = []
+        self.storage_claim = None
+        if isinstance(prometheus, InstallPrometheus):
+            namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=prometheus.namespace,
+                    labels={**labels("monitoring"), "pod-security.kubernetes.io/enforce": "baseline"},
+                ),
+                opts=child,
+            )
+            in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+            # Prometheus' data outlives `pulumi destroy` and refuses replacement: the StatefulSet adopts this
+            # claim by name instead of creating one the chart would own.
+            claim_spec = k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=prometheus.storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": prometheus.storage_size}),
+            )
+            claim = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-prometheus-pvc",
+                metadata=object_meta(prometheus_claim_name(prometheus.release), prometheus.namespace, "prometheus-storage"),
+                spec=claim_spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=True, retain_on_delete=True),
+            )
+            self.storage_claim = claim.metadata.name
+            admin_secret = None
+            waits: list[pulumi.Resource] = [namespace, claim]
+            if prometheus.grafana and prometheus.grafana_password is not None:
+                secret = k8s.core.v1.Secret(
+                    f"{name}-grafana-admin",
+                    metadata=object_meta("grafana-admin", prometheus.namespace, "grafana"),
+                    type="Opaque",
+                    string_data={
+                        "admin-user": "admin",
+                        "admin-password": pulumi.Output.secret(prometheus.grafana_password),
+                    },
+                    opts=in_namespace,
+                )
+                admin_secret = secret.metadata.name
+                waits.append(secret)
+            release = k8s.helm.v3.Release(
+                f"{name}-kube-prometheus-stack",
+                name=prometheus.release,
+                chart=KPS_CHART,
+                version=prometheus.chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KPS_REPO),
+                namespace=prometheus.namespace,
+                values=pulumi.Output.from_input(admin_secret).apply(lambda s: kube_prometheus_values(prometheus, s)),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
+            )
+            crds_ready = [release]
+        monitors = pulumi.ResourceOptions(parent=self, depends_on=crds_ready)
+
+        if args.exporter is not None:
+            self._gpu_exporter(name, args, crds_ready)
+
+        for target in args.targets:
+            self._serving_monitors(name, args, target, crds_ready)
+
+        models = [ServedModel(t.model, t.served_name, args.serving_namespace, t.generation, t.pool_name, t.loads_model)
+                  for t in args.targets]
+        exporter_generation = args.exporter.generation if args.exporter else None
+        k8s.apiextensions.CustomResource(
+            f"{name}-alerts",
+            api_version=MONITORING_API,
+            kind="PrometheusRule",
+            metadata=object_meta("llm-d-alerts", prometheus.namespace, "alerts", **args.monitor_labels),
+            spec={"groups": rule_groups(models, exporter_generation)},
+            opts=monitors,
+        )
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata=object_meta("llm-d-serving-dashboard", prometheus.namespace, "dashboard",
+                                 **{GRAFANA_DASHBOARD_LABEL: "1"}),
+            data={"llm-d-serving.json": dashboard_json([t.generation for t in args.targets], exporter_generation)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=crds_ready),
+        )
+        self.prometheus_namespace = pulumi.Output.from_input(prometheus.namespace)
+        self.register_outputs({"prometheus_namespace": self.prometheus_namespace, "storage_claim": self.storage_claim})
+
+    def _gpu_exporter(self, name: str, args: MonitoringArgs, crds_ready: list[pulumi.Resource]) -> None:
+        exporter = args.exporter
+        assert exporter is not None
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-exporter-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=exporter.namespace,
+                labels={
+                    **labels("gpu-exporter"),
+                    # root + SYS_ADMIN + a hostPath: this namespace is on the policy allow-list for it.
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    # The exporter watches every GPU through a DRA admin-access claim.
+                    "resource.kubernetes.io/admin-access": "true",
+                },
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if exporter.generation == "v2":
+            k8s.helm.v4.Chart(
+                f"{name}-xpumd",
+                name="xpumd",
+                chart=XPUMD_CHART,
+                version=exporter.chart_version,
+                namespace=namespace.metadata.name,
+                values=xpumd_values(exporter, args.monitor_labels.get("release", "")),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *crds_ready]),
+            )
+            return
+        app = {"app": "intel-xpumanager"}
+        claim_template = k8s.resource.v1.ResourceClaimTemplate(
+            f"{name}-xpum-gpus",
+            metadata=object_meta("xpum-all-gpus", exporter.namespace, "gpu-exporter"),
+            spec=k8s.resource.v1.ResourceClaimTemplateSpecArgs(
+                spec=k8s.resource.v1.ResourceClaimSpecArgs(
+                    devices=k8s.resource.v1.DeviceClaimArgs(
+                        requests=[k8s.resource.v1.DeviceRequestArgs(
+                            name="gpus",
+                            exactly=k8s.resource.v1.ExactDeviceRequestArgs(
+                                device_class_name=exporter.device_class, allocation_mode="All", admin_access=True
+                            ),
+                        )]
+                    )
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        daemonset = k8s.apps.v1.DaemonSet(
+            f"{name}-xpumanager",
+            metadata=object_meta("intel-xpumanager", exporter.namespace, "gpu-exporter"),
+            spec=k8s.apps.v1.DaemonSetSpecArgs(
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=app),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels("gpu-exporter"), **app}),
+                    spec=xpum_v1_pod_spec(exporter, claim_template.metadata.name),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, claim_template]),
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-xpumanager-service",
+            metadata=object_meta("intel-xpumanager", exporter.namespace, "gpu-exporter", **app),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=app,
+                ports=[k8s.core.v1.ServicePortArgs(name="metrics", port=XPUM_V1_PORT, target_port="metrics")],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[daemonset]),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-xpumanager-monitor",
+            api_version=MONITORING_API,
+            kind="ServiceMonitor",
+            metadata=object_meta("intel-xpumanager", exporter.namespace, "gpu-exporter", **args.monitor_labels),
+            spec={
+                "selector": {"matchLabels": app},
+                "namespaceSelector": {"matchNames": [exporter.namespace]},
+                "endpoints": [{
+                    "port": "metrics", "path": "/metrics", "interval": "15s",
+                    "relabelings": [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}],
+                }],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[service, *crds_ready]),
+        )
+
+    def _serving_monitors(self, name: str, args: MonitoringArgs, t: ServingTarget, crds_ready: list[pulumi.Resource]) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{name}-{t.model}-vllm",
+            api_version=MONITORING_API,
+            kind="PodMonitor",
+            metadata=object_meta(f"{t.model}-vllm", t.namespace, "monitoring", **args.monitor_labels),
+            spec={
+                "selector": {"matchLabels": t.pod_labels},
+                "namespaceSelector": {"matchNames": [t.namespace]},
+                "podMetricsEndpoints": [{"port": t.port_name, "path": "/metrics", "interval": "15s"}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=crds_ready),
+        )
+        # EPP v1.1.0 serves /metrics behind TokenReview + SubjectAccessReview: scrape with the EPP service
+        # account's own token, which may `get /metrics`.
+        epp_account = f"{t.pool_name}-epp"
+        token = k8s.core.v1.Secret(
+            f"{name}-{t.model}-epp-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{t.pool_name}-metrics-token",
+                namespace=t.namespace,
+                labels=labels("monitoring"),
+                annotations={"kubernetes.io/service-account.name": epp_account},
+            ),
+            type="kubernetes.io/service-account-token",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(t.waits_for)),
+        )
+        reader = k8s.rbac.v1.ClusterRole(
+            f"{name}-{t.model}-epp-metrics-reader",
+            metadata=object_meta(f"{args.serving_namespace}-{t.pool_name}-metrics-reader", None, "monitoring"),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(non_resource_urls=["/metrics"], verbs=["get"])],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-{t.model}-epp-metrics-reader",
+            metadata=object_meta(f"{args.serving_namespace}-{t.pool_name}-metrics-reader", None, "monitoring"),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=reader.metadata.name),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=epp_account, namespace=t.namespace)],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-{t.model}-epp",
+            api_version=MONITORING_API,
+            kind="ServiceMonitor",
+            metadata=object_meta(f"{t.model}-epp", t.namespace, "monitoring", **args.monitor_labels),
+            spec={
+                # The inferencepool chart labels the EPP Service `app.kubernetes.io/name: <release>-epp`.
+                "selector": {"matchLabels": {"app.kubernetes.io/name": epp_account}},
+                "namespaceSelector": {"matchNames": [t.namespace]},
+                "endpoints": [{
+                    "port": "http-metrics", "path": "/metrics", "interval": "15s",
+                    "authorization": {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}},
+                }],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[token, *crds_ready]),
+        )
