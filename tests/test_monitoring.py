@@ -1,0 +1,222 @@
+"""Monitoring: three scrape targets wired to the rendered pods and services, alerts and a dashboard whose metric
+names come from the chosen exporter generation and serving engine, installed or existing Prometheus."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import chart_values, objects
+
+from components.dashboard import expressions
+from components.metric_names import EPP_METRICS, KUBE_METRICS, VLLM_METRICS, XPUM_METRICS, known_metric
+
+MODEL, POOL = "ds-r1-llama-8b-release", "ds-r1-llama-8b-pool-release"
+_KEYWORDS = {"by", "without", "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Series names in a PromQL expression: identifiers that are not functions, keywords or labels."""
+    text = re.sub(r'"[^"]*"', "", expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        following = text[match.end():].lstrip()[:1]
+        if following != "(" and match.group() not in _KEYWORDS:
+            names.add(match.group())
+    return names
+
+
+def rules(result) -> list[dict]:
+    rule = next(o for o in objects(result, "PrometheusRule"))
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def board(result) -> dict:
+    config_map = next(c for c in objects(result, "ConfigMap") if c["metadata"]["name"] == "llm-d-serving-dashboard")
+    return json.loads(config_map["data"]["llm-d-serving.json"])
+
+
+def used_names(result) -> set[str]:
+    return {n for r in rules(result) for n in metric_names(r["expr"])} | {n for e in expressions(board(result)) for n in metric_names(e)}
+
+
+def by_kind_name(result, kind: str, name: str) -> dict:
+    return next(o for o in objects(result, kind) if o["metadata"]["name"] == name)
+
+
+def test_metric_name_extraction():
+    assert metric_names('max by (node, dev_file) (xpum_temperature_celsius{location="gpu"}) > 90') == {"xpum_temperature_celsius"}
+    assert metric_names("histogram_quantile(0.95, sum by (le) (rate(vllm:ttft_bucket{a=~\"b\"}[5m])))") == {"vllm:ttft_bucket"}
+
+
+def test_vllm_pods_are_scraped_by_a_pod_monitor_matching_their_labels_and_port(homelab_render):
+    monitor = by_kind_name(homelab_render, "PodMonitor", "ds-r1-llama-8b-vllm")
+    values = chart_values(homelab_render, MODEL)
+    pod_labels = {**values["modelArtifacts"]["labels"], "llm-d.ai/role": "decode"}
+    assert monitor["spec"]["selector"]["matchLabels"] == pod_labels
+    port_names = [p["name"] for p in values["decode"]["containers"][0]["ports"]]
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] in port_names
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["llm-d"]}
+
+
+def test_epp_is_scraped_with_the_epp_service_accounts_token(homelab_render):
+    pool_release = homelab_render.one("kubernetes:helm.sh/v4:Chart", POOL).inputs["name"]
+    monitor = by_kind_name(homelab_render, "ServiceMonitor", "ds-r1-llama-8b-epp")
+    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": f"{pool_release}-epp"}
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["port"] == "http-metrics"
+    token = by_kind_name(homelab_render, "Secret", endpoint["authorization"]["credentials"]["name"])
+    assert token["type"] == "kubernetes.io/service-account-token"
+    assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == f"{pool_release}-epp"
+    binding = next(o for o in objects(homelab_render, "ClusterRoleBinding"))
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{pool_release}-epp", "namespace": "llm-d"}]
+    role = by_kind_name(homelab_render, "ClusterRole", binding["roleRef"]["name"])
+    assert role["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+
+
+def test_gpu_exporter_service_and_monitor_match_the_daemonset(homelab_render):
+    daemonset = by_kind_name(homelab_render, "DaemonSet", "intel-xpumanager")
+    service = by_kind_name(homelab_render, "Service", "intel-xpumanager")
+    monitor = by_kind_name(homelab_render, "ServiceMonitor", "intel-xpumanager")
+    pod_labels = daemonset["spec"]["template"]["metadata"]["labels"]
+    assert all(pod_labels.get(k) == v for k, v in service["spec"]["selector"].items())
+    assert all(service["metadata"]["labels"].get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+    container_ports = [p["name"] for c in daemonset["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
+    assert service["spec"]["ports"][0]["targetPort"] in container_ports
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+
+def test_every_monitor_is_labelled_for_the_installed_prometheus(homelab_render):
+    release = homelab_render.one("kubernetes:helm.sh/v3:Release").inputs["name"]
+    for kind in ("PodMonitor", "ServiceMonitor", "PrometheusRule"):
+        for monitor in objects(homelab_render, kind):
+            assert monitor["metadata"]["labels"]["release"] == release, (kind, monitor["metadata"]["name"])
+
+
+def test_exporter_gets_gpus_through_dra_admin_access_without_privileges(homelab_render):
+    daemonset = by_kind_name(homelab_render, "DaemonSet", "intel-xpumanager")
+    spec = daemonset["spec"]["template"]["spec"]
+    assert "hostNetwork" not in spec
+    assert [v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v] == ["/var/lib/kubelet/pod-resources"]
+    for container in spec["containers"]:
+        assert container["securityContext"].get("privileged") is not True
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert set(container["securityContext"]["capabilities"].get("add", [])) <= {"SYS_ADMIN"}
+        assert container["image"] == "intel/xpumanager:v1.3.4"
+    template = by_kind_name(homelab_render, "ResourceClaimTemplate", spec["resourceClaims"][0]["resourceClaimTemplateName"])
+    request = template["spec"]["spec"]["devices"]["requests"][0]["exactly"]
+    assert request == {"deviceClassName": "gpu.intel.com", "allocationMode": "All", "adminAccess": True}
+    namespace = by_kind_name(homelab_render, "Namespace", "intel-xpu-manager")
+    assert namespace["metadata"]["labels"]["resource.kubernetes.io/admin-access"] == "true"
+
+
+def test_required_alerts_exist(homelab_render):
+    names = {r["alert"] for r in rules(homelab_render)}
+    assert names >= {"GpuTemperatureHigh", "GpuPowerHigh", "ModelServerDown", "RequestQueueBuildingUp",
+                     "KvCacheSaturated", "EppNoReadyEndpoints", "ModelLoaderFailed"}
+
+
+def test_dashboard_is_generated_and_provisioned_through_the_sidecar_label(homelab_render):
+    config_map = next(c for c in objects(homelab_render, "ConfigMap") if c["metadata"]["name"] == "llm-d-serving-dashboard")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    titles = {p["title"] for p in board(homelab_render)["panels"]}
+    assert titles >= {"Request rate", "Time to first token (p95)", "Inter-token latency (p95)", "Queue depth",
+                      "KV cache use", "Prefix-cache hit rate", "GPU utilisation", "GPU memory used", "GPU temperature"}
+    values = chart_values_release(homelab_render)
+    assert values["grafana"]["sidecar"]["dashboards"]["label"] == "grafana_dashboard"
+
+
+def chart_values_release(result) -> dict:
+    return result.one("kubernetes:helm.sh/v3:Release").inputs["values"]
+
+
+@pytest.mark.parametrize("exporter, engine, vllm_gen", [
+    ("v1", {"kind": "ipex-llm"}, "v0"),
+    ("v2", {"kind": "ipex-llm"}, "v0"),
+    ("v1", {"kind": "vllm", "image": "intel/vllm:0.12.0-xpu"}, "v1"),
+    ("v2", {"kind": "vllm", "image": "intel/vllm:0.12.0-xpu"}, "v1"),
+])
+def test_every_metric_name_belongs_to_the_chosen_generations(render, homelab, exporter, engine, vllm_gen):
+    homelab["monitoring"] = {"exporter": {"generation": exporter}}
+    homelab["models"][0]["engine"] = engine
+    names = used_names(render(homelab))
+    allowed = VLLM_METRICS[vllm_gen] | XPUM_METRICS[exporter] | EPP_METRICS | KUBE_METRICS
+    assert names and all(known_metric(n, allowed) for n in names), sorted(n for n in names if not known_metric(n, allowed))
+    other_exporter = XPUM_METRICS["v2" if exporter == "v1" else "v1"]
+    assert not any(known_metric(n, other_exporter) for n in names)
+    other_engine = VLLM_METRICS["v1" if vllm_gen == "v0" else "v0"] - VLLM_METRICS[vllm_gen]
+    assert not any(known_metric(n, other_engine) for n in names)
+
+
+def test_exporter_v2_uses_the_xpumd_chart_with_the_prometheus_pipeline(render, homelab):
+    homelab["monitoring"] = {"exporter": {"generation": "v2"}}
+    result = render(homelab)
+    values = result.one("kubernetes:helm.sh/v4:Chart", "monitoring-xpumd").inputs["values"]
+    assert values["gpuAccess"] == "dra" and values["image"]["tag"] == "v2.0.0"
+    assert "prometheus" in values["config"]["service"]["pipelines"]["metrics"]["exporters"]
+    assert values["prometheus"] == {"monitor": True, "release": "kube-prometheus-stack"}
+    assert not [o for o in objects(result, "DaemonSet")]
+
+
+def test_prometheus_storage_and_retention_from_config(render, homelab):
+    homelab["monitoring"] = {"prometheus": {"retention": "30d", "storageSize": "200Gi", "storageClass": "longhorn"}}
+    result = render(homelab)
+    spec = chart_values_release(result)["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == "30d"
+    template = spec["storageSpec"]["volumeClaimTemplate"]
+    assert template["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    pvc = next(r for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+               if r.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "prometheus-storage")
+    assert pvc.protect and pvc.retain_on_delete
+    # The StatefulSet adopts the claim by name: <template>-prometheus-<release>-prometheus-0.
+    release = result.one("kubernetes:helm.sh/v3:Release").inputs["name"]
+    assert pvc.inputs["metadata"]["name"] == f"{template['metadata']['name']}-prometheus-{release}-prometheus-0"
+    assert pvc.inputs["spec"]["storageClassName"] == "longhorn"
+
+
+def test_grafana_password_comes_from_a_secret(homelab_render):
+    values = chart_values_release(homelab_render)["grafana"]
+    secret = by_kind_name(homelab_render, "Secret", values["admin"]["existingSecret"])
+    assert secret["stringData"]["admin-password"] == "[secret]"
+    assert "adminPassword" not in values
+
+
+def test_existing_prometheus_installs_nothing_and_labels_monitors_for_it(render, homelab):
+    homelab["monitoring"] = {"prometheus": {"mode": "existing", "namespace": "observability",
+                                            "monitorLabels": {"prometheus": "main"}}}
+    result = render(homelab, {"registryToken": "t"})
+    assert not result.of_type("kubernetes:helm.sh/v3:Release")
+    assert not [r for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+                if r.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "prometheus-storage"]
+    for kind in ("PodMonitor", "ServiceMonitor", "PrometheusRule"):
+        for monitor in objects(result, kind):
+            assert monitor["metadata"]["labels"]["prometheus"] == "main"
+    assert by_kind_name(result, "PrometheusRule", "llm-d-alerts")["metadata"]["namespace"] == "observability"
+
+
+def test_no_exporter_without_gpus_and_nothing_without_monitoring(render, homelab):
+    homelab["gpu"] = {"enabled": False}
+    homelab["models"][0]["engine"] = {"kind": "sim"}
+    del homelab["models"][0]["modelKit"]
+    result = render(homelab)
+    assert not [r for r in result.resources if "xpum" in r.name]
+    assert {r["alert"] for r in rules(result)}.isdisjoint({"GpuTemperatureHigh", "ModelLoaderFailed"})
+    homelab["monitoring"] = {"enabled": False}
+    assert not render(homelab, {}).of_type("llmd:monitoring:Monitoring")
+
+
+@pytest.mark.parametrize("monitoring, key", [
+    ({"prometheus": {"retention": "15 days"}}, "monitoring.prometheus.retention"),
+    ({"prometheus": {"retention": "1.5d"}}, "monitoring.prometheus.retention"),
+    ({"exporter": {"generation": "v3"}}, "monitoring.exporter.generation"),
+    ({"prometheus": {"mode": "managed"}}, "monitoring.prometheus.mode"),
+])
+def test_bad_monitoring_config_names_the_key(homelab, monitoring, key):
+    from test_config import problems
+
+    homelab["monitoring"] = monitoring
+    assert key in problems(homelab)
