@@ -77,6 +77,10 @@ def _route_elsewhere(r):
     r.inputs["spec"]["rules"][0]["backendRefs"][0]["name"] = "somebody-elses-pool"
 
 
+def _unlabel_monitor(r):
+    del r.inputs["metadata"]["labels"]["release"]
+
+
 def _unprotect(r):
     r.protect = False
 
@@ -120,6 +124,7 @@ CASES: dict[str, tuple] = {
     "model-server-shm": (model_extra({"decode": {"volumes": []}}), None, set()),
     "startup-probe-budget": (lambda c: c["models"][0].update(startupTimeoutSeconds=120), None, set()),
     "loader-ignore-existing": (None, after_render("kubernetes:batch/v1:Job", _loader_flags), set()),
+    "monitors-selected": (None, after_render("kubernetes:monitoring.coreos.com/v1:PodMonitor", _unlabel_monitor), set()),
     "routes-target-pools": (None, after_render("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", _route_elsewhere), set()),
 }
 

@@ -288,6 +288,21 @@ def _route_backends(resources: list[Res], config: Mapping[str, Any]) -> list[Vio
     return found
 
 
+def _monitors_selected(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
+    releases = [r for r in resources if str(r.props.get("chart", "")).endswith("kube-prometheus-stack")]
+    if not releases:
+        return []  # an existing Prometheus: its selector is the user's monitorLabels
+    release = str(releases[0].props.get("name") or releases[0].name)
+    return [
+        Violation(r.urn, f"{obj.get('kind')} {dig(obj, 'metadata', 'name')!r} lacks `release: {release}`, "
+                  "so kube-prometheus-stack ignores it")
+        for r in resources
+        for obj in k8s_objects(r)
+        if obj.get("kind") in ("PodMonitor", "ServiceMonitor", "PrometheusRule")
+        and (dig(obj, "metadata", "labels") or {}).get("release") != release
+    ]
+
+
 RULES = [
     Rule("pool-selects-model-service", "Every InferencePool selects the pods of a model service.", "mandatory",
          "Leave inferencePool.modelServers to the program (it copies the model service's pod labels).",
@@ -322,6 +337,8 @@ RULES = [
     Rule("loader-ignore-existing", "The ModelKit loader keeps --ignore-existing so reruns skip unpacked files.",
          "mandatory", "Keep EXTRA_FLAGS=--ignore-existing on the kitops-init container.",
          resource_check=_loader_ignore_existing),
+    Rule("monitors-selected", "Monitors and rules carry the label the installed Prometheus selects.", "mandatory",
+         "Label them `release: <monitoring.prometheus.releaseName>` (the program does).", stack_check=_monitors_selected),
     Rule("routes-target-pools", "Every HTTPRoute backend is an InferencePool of this stack.", "mandatory",
          "Route to the pool the program creates for the model.", stack_check=_route_backends),
 ]
