@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= homelab
 
-.PHONY: render check test clean
+.PHONY: render check test bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,7 @@ test: $(VENV)/.installed
 
 clean:
 	rm -rf build $(VENV)
+
+# Render cost and deployment critical path: build/bench/report.md and render-time.png (not part of `make test`).
+bench: $(VENV)/.installed
+	$(PY) -m bench

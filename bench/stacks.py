@@ -1,0 +1,34 @@
+"""Stack configs for the benchmarks: the homelab, and generated stacks with N models."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmd_stack.config import PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = {"registryToken": "bench-token", "grafanaAdminPassword": "bench-password"}
+
+
+def homelab() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())["config"]
+    prefix = f"{PROJECT}:"
+    return {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix) and not (isinstance(v, dict) and "secure" in v)}
+
+
+def with_models(count: int) -> dict[str, Any]:
+    """The homelab with `count` models, each with its own ModelKit, cache, service, pool, EPP and route."""
+    config = homelab()
+    template = config["models"][0]
+    models = []
+    for i in range(count):
+        model = copy.deepcopy(template)
+        model.update(name=f"model-{i:03d}", servedName=f"model-{i:03d}", modelKit={"repository": f"model-{i:03d}", "tag": "1.0.0"})
+        model["route"] = {**model.get("route", {}), "pathPrefix": f"/model-{i:03d}"}
+        models.append(model)
+    config["models"] = models
+    return config
