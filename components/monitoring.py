@@ -246,7 +246,6 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
             )
             crds_ready = [release]
-        monitors = pulumi.ResourceOptions(parent=self, depends_on=crds_ready)
 
         if args.exporter is not None:
             self._gpu_exporter(name, args, crds_ready)
@@ -257,13 +256,9 @@ class Monitoring(pulumi.ComponentResource):
         models = [ServedModel(t.model, t.served_name, args.serving_namespace, t.generation, t.pool_name, t.loads_model)
                   for t in args.targets]
         exporter_generation = args.exporter.generation if args.exporter else None
-        k8s.apiextensions.CustomResource(
-            f"{name}-alerts",
-            api_version=MONITORING_API,
-            kind="PrometheusRule",
-            metadata=object_meta("llm-d-alerts", prometheus.namespace, "alerts", **args.monitor_labels),
-            spec={"groups": rule_groups(models, exporter_generation)},
-            opts=monitors,
+        self._monitoring_object(
+            f"{name}-alerts", "PrometheusRule", "llm-d-alerts", prometheus.namespace, args.monitor_labels,
+            {"groups": rule_groups(models, exporter_generation)}, crds_ready,
         )
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
@@ -274,6 +269,20 @@ class Monitoring(pulumi.ComponentResource):
         )
         self.prometheus_namespace = pulumi.Output.from_input(prometheus.namespace)
         self.register_outputs({"prometheus_namespace": self.prometheus_namespace, "storage_claim": self.storage_claim})
+
+    def _monitoring_object(
+        self, resource_name: str, kind: str, name: str, namespace: pulumi.Input[str], labels_: dict[str, str],
+        spec: dict, depends_on: list[pulumi.Resource],
+    ) -> k8s.apiextensions.CustomResource:
+        """A PodMonitor, ServiceMonitor or PrometheusRule (their CRDs come with Prometheus)."""
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=MONITORING_API,
+            kind=kind,
+            metadata=object_meta(name, namespace, "monitoring", **labels_),
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
 
     def _gpu_exporter(self, name: str, args: MonitoringArgs, crds_ready: list[pulumi.Resource]) -> None:
         exporter = args.exporter
@@ -343,12 +352,9 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[daemonset]),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-xpumanager-monitor",
-            api_version=MONITORING_API,
-            kind="ServiceMonitor",
-            metadata=object_meta("intel-xpumanager", exporter.namespace, "gpu-exporter", **args.monitor_labels),
-            spec={
+        self._monitoring_object(
+            f"{name}-xpumanager-monitor", "ServiceMonitor", "intel-xpumanager", exporter.namespace, args.monitor_labels,
+            {
                 "selector": {"matchLabels": app},
                 "namespaceSelector": {"matchNames": [exporter.namespace]},
                 "endpoints": [{
@@ -356,21 +362,18 @@ class Monitoring(pulumi.ComponentResource):
                     "relabelings": [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}],
                 }],
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[service, *crds_ready]),
+            [service, *crds_ready],
         )
 
     def _serving_monitors(self, name: str, args: MonitoringArgs, t: ServingTarget, crds_ready: list[pulumi.Resource]) -> None:
-        k8s.apiextensions.CustomResource(
-            f"{name}-{t.model}-vllm",
-            api_version=MONITORING_API,
-            kind="PodMonitor",
-            metadata=object_meta(f"{t.model}-vllm", t.namespace, "monitoring", **args.monitor_labels),
-            spec={
+        self._monitoring_object(
+            f"{name}-{t.model}-vllm", "PodMonitor", f"{t.model}-vllm", t.namespace, args.monitor_labels,
+            {
                 "selector": {"matchLabels": t.pod_labels},
                 "namespaceSelector": {"matchNames": [t.namespace]},
                 "podMetricsEndpoints": [{"port": t.port_name, "path": "/metrics", "interval": "15s"}],
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=crds_ready),
+            crds_ready,
         )
         # EPP v1.1.0 serves /metrics behind TokenReview + SubjectAccessReview: scrape with the EPP service
         # account's own token, which may `get /metrics`.
@@ -399,12 +402,9 @@ class Monitoring(pulumi.ComponentResource):
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=epp_account, namespace=t.namespace)],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-{t.model}-epp",
-            api_version=MONITORING_API,
-            kind="ServiceMonitor",
-            metadata=object_meta(f"{t.model}-epp", t.namespace, "monitoring", **args.monitor_labels),
-            spec={
+        self._monitoring_object(
+            f"{name}-{t.model}-epp", "ServiceMonitor", f"{t.model}-epp", t.namespace, args.monitor_labels,
+            {
                 # The inferencepool chart labels the EPP Service `app.kubernetes.io/name: <release>-epp`.
                 "selector": {"matchLabels": {"app.kubernetes.io/name": epp_account}},
                 "namespaceSelector": {"matchNames": [t.namespace]},
@@ -413,5 +413,5 @@ class Monitoring(pulumi.ComponentResource):
                     "authorization": {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}},
                 }],
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[token, *crds_ready]),
+            [token, *crds_ready],
         )
