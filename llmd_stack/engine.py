@@ -210,6 +210,9 @@ def run_program(
     set_all_config(dict(config), list(secret_keys))
     prepared = before_resources() if before_resources else None
     pulumi_settings.ROOT.set(None)
+    # A previous render that failed inside an apply can leave RPCs and outputs pending: start clean.
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
     mocks = _Mocks()
     monitor = _RecordingMonitor(mocks)
     logger, logged = _collecting_logger()

@@ -25,6 +25,16 @@ class StackFile:
     problems: list[Problem]
 
 
+class _StringTimestamps(yaml.SafeLoader):
+    """YAML without implicit timestamps: `tag: 2025-01-15` is the tag "2025-01-15", as the user meant."""
+
+
+_StringTimestamps.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str)
 
@@ -70,13 +80,18 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
         known = ", ".join(stack_names(project_dir)) or "none"
         return StackFile(project, stack, path, {}, [], [Problem("", f"no stack file {path.name} (stacks: {known})")])
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_StringTimestamps) or {}
     except yaml.YAMLError as exc:
         return StackFile(project, stack, path, {}, [], [Problem("", f"not valid YAML: {exc}")])
+    if not isinstance(data, dict):
+        return StackFile(project, stack, path, {}, [], [Problem("", "must be a mapping with a `config:` key")])
     raw = data.get("config") or {}
     problems: list[Problem] = []
     if not isinstance(raw, dict):
         return StackFile(project, stack, path, {}, [], [Problem("config", "must be a mapping of keys to values")])
+    bad_keys = [key for key in raw if not isinstance(key, str)]
+    if bad_keys:
+        return StackFile(project, stack, path, {}, [], [Problem(f"config.{k}", "config keys must be strings") for k in bad_keys])
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
@@ -86,7 +101,7 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
         if is_secret:
             secret_keys.append(full_key)
     disabled = raw.get("pulumi:disable-default-providers") or []
-    if "kubernetes" not in disabled and "*" not in disabled:
+    if not isinstance(disabled, list) or ("kubernetes" not in disabled and "*" not in disabled):
         problems.append(
             Problem(
                 "pulumi:disable-default-providers",

@@ -1,0 +1,172 @@
+"""Diffs stay minimal: a change touches only the resources it is about, URNs never move silently, renders are stable.
+
+Two renders are compared resource by resource (URN, parent, dependencies, options, inputs), as `pulumi preview`
+would diff them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, second_model
+
+from llmd_stack import render as render_out
+from llmd_stack.engine import RenderResult
+from llmd_stack.offline import render_stack
+
+MODEL = "ds-r1-llama-8b"
+URNS = Path(__file__).parent / "configs" / "homelab-urns.txt"
+CHART = "kubernetes:helm.sh/v4:Chart"
+
+
+def diff(before: RenderResult, after: RenderResult) -> tuple[set[str], set[str], set[str]]:
+    """(added, removed, changed) URNs; changed means anything the engine would see differs."""
+    a, b = before.by_urn(), after.by_urn()
+    changed = {urn for urn in a.keys() & b.keys() if a[urn].to_json() != b[urn].to_json()}
+    return set(b) - set(a), set(a) - set(b), changed
+
+
+def belongs_to(by_urn: dict, urn: str, model: str) -> bool:
+    """Whether a resource or one of its parents is named after the model."""
+    while urn in by_urn:
+        if model in by_urn[urn].name:
+            return True
+        urn = by_urn[urn].parent
+    return False
+
+
+def urn_of(result: RenderResult, type_: str, name: str) -> str:
+    return result.one(type_, name).urn
+
+
+def test_decode_replicas_change_only_the_model_service_chart(render, homelab, homelab_render):
+    homelab["models"][0]["replicas"] = 4
+    after = render(homelab)
+    added, removed, changed = diff(homelab_render, after)
+    assert (added, removed) == (set(), set())
+    assert changed == {urn_of(after, CHART, f"{MODEL}-release")}
+    values = after.one(CHART, f"{MODEL}-release").inputs["values"]
+    assert values["decode"]["replicas"] == 4
+
+
+def test_new_modelkit_tag_changes_the_loader_and_the_model_service_not_the_pvc(render, homelab, homelab_render):
+    homelab["models"][0]["modelKit"]["tag"] = "1.1.0"
+    after = render(homelab)
+    added, removed, changed = diff(homelab_render, after)
+    assert (added, removed) == (set(), set())
+    assert changed == {
+        urn_of(after, "kubernetes:batch/v1:Job", f"{MODEL}-cache-loader"),
+        urn_of(after, CHART, f"{MODEL}-release"),
+    }
+    assert urn_of(after, "kubernetes:core/v1:PersistentVolumeClaim", f"{MODEL}-cache-pvc") not in changed
+    uri = after.one(CHART, f"{MODEL}-release").inputs["values"]["modelArtifacts"]["uri"]
+    assert uri == f"pvc://{MODEL}-model-cache/{MODEL}/1.1.0"
+
+
+def test_new_route_timeout_changes_only_the_http_route(render, homelab, homelab_render):
+    homelab["models"][0]["route"]["timeouts"] = {"request": "7200s", "backendRequest": "1800s"}
+    after = render(homelab)
+    added, removed, changed = diff(homelab_render, after)
+    assert (added, removed) == (set(), set())
+    assert changed == {urn_of(after, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", f"gateway-route-{MODEL}")}
+
+
+def test_adding_a_second_model_changes_nothing_of_the_first(render, homelab, homelab_render):
+    homelab["models"].append(second_model(homelab))
+    after = render(homelab)
+    added, removed, changed = diff(homelab_render, after)
+    assert removed == set()
+    before_by_urn, by_urn = homelab_render.by_urn(), after.by_urn()
+    of_first = {urn for urn in changed if belongs_to(before_by_urn, urn, MODEL)}
+    assert of_first == set(), f"resources of the first model changed: {sorted(of_first)}"
+    for urn in changed:  # stack-wide resources (e.g. alert rules) may change, but only to cover the new model
+        assert "qwen-7b" in json.dumps(by_urn[urn].inputs), f"{urn} changed without covering the new model"
+    for urn in added:
+        assert "qwen-7b" in by_urn[urn].name, f"{urn} was added but does not belong to the new model"
+    # The first model keeps its cache, model service, pool and route exactly (URNs and inputs: `changed` is empty).
+    first = {r.urn for r in homelab_render.resources if MODEL in r.name}
+    assert {by_urn[u].name for u in first} >= {
+        f"{MODEL}-cache", f"{MODEL}-cache-pvc", f"{MODEL}-cache-loader", MODEL, f"{MODEL}-release", f"{MODEL}-pool",
+        f"{MODEL}-pool-release", f"gateway-route-{MODEL}",
+    }
+    # The only place the second model meets the first: the gateway component gains a route.
+    new_route = after.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "gateway-route-qwen-7b")
+    assert new_route.parent == homelab_render.one("llmd:routing:InferenceGateway", "gateway").urn
+
+
+def test_homelab_urns_match_the_checked_in_list():
+    """A refactor that moves or renames a resource changes its URN, and Pulumi would delete and recreate it (a model
+    PVC included). Moving one on purpose: add an alias (`pulumi.Alias`/`aliases=[...]`) to the old URN, then update
+    the list:
+
+        .venv/bin/python -c "from pathlib import Path; from llmd_stack.offline import render_stack; \\
+            print(*sorted(r.urn for r in render_stack(Path('.'), 'homelab').resources), sep='\\n')" \\
+            > tests/configs/homelab-urns.txt
+    """
+    current = sorted(r.urn for r in render_stack(ROOT, "homelab").resources)
+    expected = [line for line in URNS.read_text().splitlines() if line.strip()]
+    missing, extra = sorted(set(expected) - set(current)), sorted(set(current) - set(expected))
+    assert not missing and not extra, (
+        f"URNs changed. Gone (Pulumi would delete these unless aliased): {missing}\nNew: {extra}\n"
+        "See this test's docstring to update tests/configs/homelab-urns.txt."
+    )
+    assert current == expected, "tests/configs/homelab-urns.txt is not sorted or has duplicates"
+
+
+def test_aliases_name_former_urns_of_this_stack():
+    resources = render_stack(ROOT, "homelab").resources
+    aliased = [r for r in resources if r.aliases]
+    if not aliased:
+        pytest.skip("no resource has aliases yet")
+    current = {r.urn for r in resources}
+    for resource in aliased:
+        for alias in resource.aliases:
+            assert alias not in current, f"{resource.urn}: alias {alias} is a current URN (two resources, one identity)"
+            if alias.startswith("urn:"):
+                assert alias.startswith("urn:pulumi:homelab::llmd-homelab::"), f"{resource.urn}: alias {alias}"
+
+
+# --- determinism --------------------------------------------------------------------------------------------------------
+
+
+def _two_model_nodeport_project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_bytes((ROOT / "Pulumi.yaml").read_bytes())
+    doc = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())
+    models = doc["config"]["llmd-homelab:models"]
+    models.append(second_model({"models": models}))
+    doc["config"]["llmd-homelab:gateway"] = {"serviceType": "NodePort", "port": 8080}
+    (project / "Pulumi.twomodels.yaml").write_text(yaml.safe_dump(doc))
+    return project
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_two_models_with_a_nodeport_gateway_render_byte_identically_everywhere(tmp_path):
+    """In-process twice, and through the CLI from another working directory: the same bytes."""
+    project = _two_model_nodeport_project(tmp_path)
+    first, second, third = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    render_out.write(render_stack(project, "twomodels"), first)
+    render_out.write(render_stack(project, "twomodels"), second)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmd_stack", "render", "--stack", "twomodels", "--project-dir", str(project), "--out", str(third)],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    a, b, c = _files(first), _files(second), _files(third)
+    assert any("qwen-7b" in name for name in a) and any("gatewayparameters" in name for name in a), sorted(a)
+    assert a.keys() == b.keys() == c.keys()
+    for name in a:
+        assert a[name] == b[name] == c[name], name
