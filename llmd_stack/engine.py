@@ -167,6 +167,16 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
+    def _alias_urn(self, request, alias) -> str:
+        """The URN an alias stands for: given outright, or built from the parts of the resource it overrides."""
+        if alias.urn:
+            return alias.urn
+        spec = alias.spec
+        # "No parent" means parented to the stack, as every top-level resource is.
+        stack_urn = self.make_urn("", "pulumi:pulumi:Stack", f"{pulumi.get_project()}-{pulumi.get_stack()}")
+        parent = stack_urn if spec.noParent else (spec.parentUrn or request.parent)
+        return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
@@ -183,9 +193,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 custom=bool(request.custom),
                 provider=request.provider or None,
-                aliases=sorted(a.urn for a in request.aliases if a.urn) + sorted(
-                    a.spec.name for a in request.aliases if not a.urn and a.spec.name
-                ),
+                aliases=sorted(self._alias_urn(request, a) for a in request.aliases),
                 inputs=canonical(integral(redact(inputs))),
             )
         )

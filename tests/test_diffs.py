@@ -120,16 +120,37 @@ def test_homelab_urns_match_the_checked_in_list():
 
 
 def test_aliases_name_former_urns_of_this_stack():
+    """Any alias in the homelab names a former URN of this stack that no current resource holds."""
     resources = render_stack(ROOT, "homelab").resources
     aliased = [r for r in resources if r.aliases]
-    if not aliased:
-        pytest.skip("no resource has aliases yet")
     current = {r.urn for r in resources}
     for resource in aliased:
         for alias in resource.aliases:
             assert alias not in current, f"{resource.urn}: alias {alias} is a current URN (two resources, one identity)"
             if alias.startswith("urn:"):
                 assert alias.startswith("urn:pulumi:homelab::llmd-homelab::"), f"{resource.urn}: alias {alias}"
+
+
+def test_a_moved_resource_records_the_urn_it_had_before():
+    """The mechanism a refactor uses: moving a resource under a component with an alias keeps its identity."""
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from llmd_stack.engine import run_program
+
+    def before() -> None:
+        k8s.core.v1.ConfigMap("settings", metadata={"name": "settings"}, opts=pulumi.ResourceOptions(provider=k8s.Provider("k8s")))
+
+    def after() -> None:
+        provider = k8s.Provider("k8s")
+        group = pulumi.ComponentResource("llmd:test:Group", "group")
+        k8s.core.v1.ConfigMap("settings", metadata={"name": "settings"}, opts=pulumi.ResourceOptions(
+            provider=provider, parent=group, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]))
+
+    old = next(r for r in run_program(before, project="p", stack="s", config={}, secret_keys=[]).resources if r.name == "settings")
+    moved = next(r for r in run_program(after, project="p", stack="s", config={}, secret_keys=[]).resources if r.name == "settings")
+    assert moved.urn != old.urn
+    assert old.urn in moved.aliases
 
 
 # --- determinism --------------------------------------------------------------------------------------------------------
