@@ -49,6 +49,8 @@ class ModelKitCacheArgs:
     loader_image: str
     registry: RegistryAccess
     cosign: Cosign | None = None
+    # Where the loader runs decides where a node-local volume (k3s local-path) lives: with the GPUs.
+    node_selector: dict[str, str] | None = None
 
 
 def version_folder(version: str) -> str:
@@ -158,6 +160,7 @@ class ModelKitCache(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels("model-loader", **model_labels)),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="OnFailure",
+                        node_selector=args.node_selector or None,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True,
                             run_as_user=LOADER_UID,

@@ -97,6 +97,7 @@ class ModelServiceArgs:
     claim_name: pulumi.Input[str] | None = None
     model_path: pulumi.Input[str] | None = None
     same_node: bool = False  # RWO model PVC shared by several replicas
+    node_selector: dict[str, str] = field(default_factory=dict)  # e.g. nodes with the GPUs
     pod_monitor_labels: dict[str, str] | None = None  # None: no PodMonitor
     extra_values: dict[str, Any] = field(default_factory=dict)
 
@@ -155,11 +156,18 @@ def chart_values(
     decode: dict[str, Any] = {
         "create": True,
         "replicas": args.replicas,
+        # Pulumi waits for the Deployment: give it the model's load budget plus image pull time, not 10 minutes.
+        "annotations": {"pulumi.com/timeoutSeconds": str(args.startup_timeout_seconds + 900)},
         "parallelism": {"tensor": args.gpus_per_replica, "dataLocal": 1},
         "containers": [container],
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": args.shm_size}}],
         "monitoring": {"podmonitor": pod_monitor},
     }
+    if engine.needs_gpu:
+        # Every GPU is held by a running replica: a surge pod could never get one. Replace one pod at a time.
+        decode["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    if args.node_selector:
+        decode["nodeSelector"] = dict(args.node_selector)
     if args.same_node:
         # A ReadWriteOnce model PVC can only be mounted on one node: keep every replica on the same one.
         decode["extraConfig"] = {

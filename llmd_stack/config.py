@@ -94,6 +94,11 @@ class GpuConfig(_Strict):
     """GPU allocation through the Intel GPU DRA driver (DeviceClass `gpu.intel.com`)."""
 
     enabled: bool = Field(True, description="Install the Intel GPU DRA driver; false for GPU-less clusters.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels of the GPU nodes; model loaders, model pods and the GPU exporter run there "
+        "(a node-local model volume is bound where its loader runs). Empty: any node.",
+    )
     driver: DraDriverConfig = DraDriverConfig()
     selection: GpuSelection = GpuSelection()
 

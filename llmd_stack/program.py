@@ -80,6 +80,7 @@ def model_cache(
             loader_image=cfg.loader.image,
             registry=RegistryAccess(cfg.registry.host, cfg.registry.robot_account, token),
             cosign=Cosign(cosign.public_key, cosign.cert_identity, cosign.cert_oidc_issuer) if cosign else None,
+            node_selector=dict(cfg.gpu.node_selector) if model.engine.kind != "sim" else None,
         ),
         opts=opts,
     )
@@ -123,6 +124,7 @@ def model_service(
             model_path=cache.model_path if cache else None,
             same_node=cache is not None and model.cache.access_mode == "ReadWriteOnce" and model.replicas > 1,
             pod_monitor_labels=None,  # the Monitoring component owns the monitors
+            node_selector=dict(cfg.gpu.node_selector) if engine.kind != "sim" else {},
             extra_values=model.extra_values,
         ),
         # Model pods wait for the GPU driver and for their model on the PVC, nothing else.

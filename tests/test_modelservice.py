@@ -172,3 +172,27 @@ def test_extra_values_are_deep_merged(render, homelab):
     values = chart_values(render(homelab), RELEASE)
     assert values["decode"]["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
     assert values["decode"]["replicas"] == 2
+
+
+def test_gpu_replicas_roll_one_at_a_time_because_no_spare_gpu_exists(homelab_render, render, homelab):
+    decode = chart_values(homelab_render, RELEASE)["decode"]
+    assert decode["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    homelab["gpu"] = {"enabled": False}
+    homelab["models"][0]["engine"] = {"kind": "sim"}
+    del homelab["models"][0]["modelKit"]
+    assert "strategy" not in chart_values(render(homelab), RELEASE)["decode"]
+
+
+def test_pulumi_waits_for_the_deployment_at_least_as_long_as_the_model_may_load(homelab_render):
+    decode = chart_values(homelab_render, RELEASE)["decode"]
+    startup = decode["containers"][0]["startupProbe"]
+    wait = int(decode["annotations"]["pulumi.com/timeoutSeconds"])
+    assert wait > startup["periodSeconds"] * startup["failureThreshold"]
+
+
+def test_gpu_node_selector_places_loader_and_model_pods(render, homelab):
+    homelab["gpu"] = {"nodeSelector": {"intel.feature.node.kubernetes.io/gpu": "true"}}
+    result = render(homelab)
+    assert chart_values(result, RELEASE)["decode"]["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}
+    job = result.one("kubernetes:batch/v1:Job").inputs
+    assert job["spec"]["template"]["spec"]["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}
