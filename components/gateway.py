@@ -141,11 +141,15 @@ def route_spec(route: PoolRoute, gateway_name: str, gateway_namespace: pulumi.In
     match: dict = {"path": {"type": "PathPrefix", "value": route.path_prefix}}
     if route.model_header:
         match["headers"] = [{"type": "Exact", "name": MODEL_HEADER, "value": route.model_header}]
+    rule: dict = {"matches": [match]}
+    if route.path_prefix != "/":
+        # vLLM serves /v1/...: strip the model's prefix before the request reaches it.
+        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
     spec: dict = {
         "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name, "namespace": gateway_namespace}],
         "rules": [
             {
-                "matches": [match],
+                **rule,
                 # No port: it is ignored for InferencePool backends (the pool's targetPorts decide).
                 "backendRefs": [{"group": route.pool_group, "kind": route.pool_kind, "name": route.pool_name}],
                 # Long generations: the implementation default (15 s) cuts them off.

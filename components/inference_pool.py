@@ -126,6 +126,11 @@ def _at_least(version: str, minimum: tuple[int, int]) -> bool:
         return False
 
 
+def chart_flags(flags: list[dict[str, str]], chart_version: str) -> list[dict[str, str]] | dict[str, str]:
+    """The chart's `flags` value: a list of {name, value} up to v1.1, a map from v1.2 on."""
+    return {f["name"]: f["value"] for f in flags} if _at_least(chart_version, (1, 2)) else flags
+
+
 def chart_values(args: InferencePoolArgs, pod_labels: dict[str, str], port: int, generation: str) -> dict[str, Any]:
     monitoring: dict[str, Any] = {"interval": "10s", "prometheus": {"enabled": args.monitor_labels is not None}}
     if args.monitor_labels is not None:
@@ -147,7 +152,9 @@ def chart_values(args: InferencePoolArgs, pod_labels: dict[str, str], port: int,
             "extProcPort": EXT_PROC_PORT,
             "pluginsConfigFile": PLUGINS_FILE,
             "pluginsCustomConfig": {PLUGINS_FILE: plugins_config(args.plugins, args.profiles)},
-            "flags": epp_flags(generation, args.extra_flags, boolean_flags=_at_least(args.chart_version, (1, 6))),
+            "flags": chart_flags(
+                epp_flags(generation, args.extra_flags, boolean_flags=_at_least(args.chart_version, (1, 6))), args.chart_version
+            ),
             "monitoring": monitoring,
         },
         "inferencePool": {

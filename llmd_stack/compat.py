@@ -124,6 +124,21 @@ def _epp_image_matches_chart(cfg: "StackConfig") -> list[Finding]:
              "passes the flags of its own EPP release; keep both on the same minor version")]
 
 
+def _chart_own_flags(cfg: "StackConfig") -> list[Finding]:
+    if _ver(cfg.scheduling.chart_version) >= (1, 2, 1):
+        return []
+    return [("scheduling.chartVersion", f"inferencepool chart {cfg.scheduling.chart_version} renders its own "
+             "`--tracing false` as two args: tracing ends up on and `--metrics-endpoint-auth=false` is never read; "
+             "prefer >= v1.2.1")]
+
+
+def _secure_serving_off(cfg: "StackConfig") -> list[Finding]:
+    value = cfg.scheduling.extra_flags.get("secure-serving")
+    if cfg.gateway.provider == "kgateway" and value is not None and str(value).lower() == "false":
+        return [("scheduling.extraFlags.secure-serving", "kgateway talks to the EPP over TLS: keep secure serving on")]
+    return []
+
+
 def _vllm_xpu_on_a770(cfg: "StackConfig") -> list[Finding]:
     if not cfg.gpu.selection.model.upper().startswith("A7"):
         return []
@@ -155,6 +170,11 @@ GUARDS: tuple[Guard, ...] = (
           _target_port_number_v1),
     Guard("modelservice-layout", "error",
           "The values layout this program writes is the modelservice v0.4.x one.", _modelservice_layout),
+    Guard("epp-secure-serving", "error",
+          "kgateway's ext-proc connection to the EPP uses TLS: the EPP must keep secure serving.", _secure_serving_off),
+    Guard("inferencepool-own-flags", "warning",
+          "inferencepool chart v1.1.0 renders its own `--tracing false` as two args: tracing ends up on and the following "
+          "`--metrics-endpoint-auth=false` is never read (v1.2.1 and later render `--tracing=false`).", _chart_own_flags),
     Guard("epp-image-vs-chart", "warning",
           "Each inferencepool chart release renders the flags of its own EPP release.", _epp_image_matches_chart),
     Guard("vllm-xpu-a770", "warning",

@@ -347,8 +347,10 @@ def _default_profiles() -> list[SchedulingProfile]:
 class SchedulingConfig(_Strict):
     """The InferencePool and its Endpoint Picker (EPP) per model."""
 
-    chart_version: Version = Field("v1.1.0", description="inferencepool chart version (= GAIE release tag).")
-    epp_image: ImageRef = "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"
+    chart_version: Version = Field(
+        "v1.2.1", description="inferencepool chart version (= GAIE release tag); v1.2.1 is the first that renders its own flags right."
+    )
+    epp_image: ImageRef = "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.1"
     """Endpoint Picker image (pinned)."""
     epp_replicas: int = Field(1, ge=1, le=10)
     """Endpoint Picker replicas per pool."""
@@ -360,6 +362,14 @@ class SchedulingConfig(_Strict):
         default_factory=dict, description="Escape hatch: extra EPP flags (name without dashes -> value)."
     )
     extra_values: dict[str, Any] = Field(default_factory=dict, description="Deep-merged into the inferencepool values.")
+
+    @field_validator("extra_values")
+    @classmethod
+    def _flags_through_extra_flags(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A flags list here would replace the program's metric flags wholesale and bypass the version guards.
+        if isinstance(value.get("inferenceExtension"), dict) and "flags" in value["inferenceExtension"]:
+            raise ValueError("set EPP flags with scheduling.extraFlags, not extraValues.inferenceExtension.flags")
+        return value
 
 
 # --- gateway ---------------------------------------------------------------------------------------------------------

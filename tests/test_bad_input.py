@@ -141,9 +141,9 @@ def test_epp_image_with_tag_and_digest_keeps_both(render, homelab):
 
 def test_boolean_epp_flag_on_a_chart_that_supports_it_renders(render, homelab):
     homelab["scheduling"] = {"chartVersion": "v1.6.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0",
-                             "extraFlags": {"secure-serving": False}}
+                             "extraFlags": {"enable-pprof": False}}
     flags = render(homelab).one("kubernetes:helm.sh/v4:Chart", "ds-r1-llama-8b-pool-release").inputs["values"]
-    assert {"name": "secure-serving", "value": "false"} in flags["inferenceExtension"]["flags"]
+    assert flags["inferenceExtension"]["flags"]["enable-pprof"] == "false"
 
 
 def test_values_of_secret_keys_are_not_echoed_in_problems(homelab):

@@ -31,8 +31,11 @@ def test_every_guard_states_its_upstream_fact():
     (lambda c: c.update(gateway={"gatewayApiVersion": "v1.5.1"}), "gateway.gatewayApiVersion", "gateway-api-vs-kgateway"),
     (lambda c: c.update(scheduling={"extraFlags": {"kv-cache-usage-percentage-metric": "vllm:kv_cache_usage_perc"}}),
      "scheduling.extraFlags.kv-cache-usage-percentage-metric", "epp-metric-names"),
-    (lambda c: c.update(scheduling={"extraFlags": {"secure-serving": False}}),
-     "scheduling.extraFlags.secure-serving", "epp-boolean-flags"),
+    (lambda c: c.update(scheduling={"extraFlags": {"enable-pprof": False}}),
+     "scheduling.extraFlags.enable-pprof", "epp-boolean-flags"),
+    (lambda c: c.update(scheduling={"chartVersion": "v1.6.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0",
+                                    "extraFlags": {"secure-serving": "false"}}),
+     "scheduling.extraFlags.secure-serving", "epp-secure-serving"),
     (lambda c: c.update(scheduling={"extraFlags": {"health-checking": "true"}}),
      "scheduling.extraFlags.health-checking", "epp-boolean-flags"),
     (lambda c: c["models"][0].update(extraValues={"dra": {"enabled": True, "type": "intel"}}),
@@ -51,7 +54,7 @@ def test_error_guards_fire_naming_the_key(homelab, mutate, key, guard_id):
 
 def test_boolean_flags_are_fine_from_chart_v1_6(homelab):
     homelab["scheduling"] = {"chartVersion": "v1.6.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0",
-                             "extraFlags": {"secure-serving": False}}
+                             "extraFlags": {"enable-pprof": False}}
     assert guard_problems(parsed(homelab)) == []
 
 
@@ -61,8 +64,11 @@ def test_metric_flag_matching_the_engine_is_accepted(homelab):
 
 
 @pytest.mark.parametrize("mutate, key, guard_id", [
-    (lambda c: c.update(scheduling={"eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.0"}),
+    (lambda c: c.update(scheduling={"eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"}),
      "scheduling.eppImage", "epp-image-vs-chart"),
+    (lambda c: c.update(scheduling={"chartVersion": "v1.1.0",
+                                    "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"}),
+     "scheduling.chartVersion", "inferencepool-own-flags"),
     (lambda c: c["models"][0].update(engine={"kind": "vllm", "image": "intel/vllm:0.11.0-xpu"}),
      "models[0].engine.kind", "vllm-xpu-a770"),
 ])

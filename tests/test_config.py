@@ -148,7 +148,7 @@ def test_profiles_reference_defined_plugins(homelab):
 def test_defaults_are_the_reference_homelab():
     cfg = StackConfig.model_validate({"models": [{"name": "m", "servedName": "m", "modelKit": {"repository": "m", "tag": "1"}}]})
     assert cfg.gpu.driver.chart_version == "0.11.0"
-    assert cfg.scheduling.epp_image.endswith(":v1.1.0")
+    assert cfg.scheduling.epp_image.endswith(":v1.2.1") and cfg.scheduling.chart_version == "v1.2.1"
     assert cfg.gateway.kgateway_version.startswith("v2.1.")
     assert cfg.gateway.gateway_api_version == "v1.4.0"
 

@@ -51,10 +51,10 @@ def scheduling_extra(values: dict) -> Callable[[dict], None]:
     return lambda c: c.update(scheduling={"extraValues": values})
 
 
-def after_render(type_: str, change: Callable[[Any], None]) -> Callable:
-    """Mutate the first registration of `type_` in a real homelab render."""
+def after_render(type_: str, change: Callable[[Any], None], name: str | None = None) -> Callable:
+    """Mutate the first registration of `type_` (named `name`) in a real homelab render."""
     def mutate(result):
-        target = next(r for r in result.resources if r.type == type_)
+        target = next(r for r in result.resources if r.type == type_ and name in (None, r.name))
         change(target)
         return result
     return mutate
@@ -75,6 +75,18 @@ def _loader_no_limits(r):
 
 def _route_elsewhere(r):
     r.inputs["spec"]["rules"][0]["backendRefs"][0]["name"] = "somebody-elses-pool"
+
+
+POOL_RELEASE = "ds-r1-llama-8b-pool-release"
+
+
+def _v1_kv_metric(r):
+    # The config refuses this (guard epp-metric-names); the rule is the second line of defence.
+    r.inputs["values"]["inferenceExtension"]["flags"]["kv-cache-usage-percentage-metric"] = "vllm:kv_cache_usage_perc"
+
+
+def _boolean_flag(r):
+    r.inputs["values"]["inferenceExtension"]["flags"]["enable-pprof"] = "false"
 
 
 def _unlabel_monitor(r):
@@ -116,11 +128,9 @@ CASES: dict[str, tuple] = {
     "data-pvc-protected": (None, after_render("kubernetes:core/v1:PersistentVolumeClaim", _unprotect), set()),
     "rwo-same-node": (model_extra({"decode": {"extraConfig": {"affinity": None}}}), None, set()),
     "charts-pinned": (None, after_render("kubernetes:helm.sh/v4:Chart", _unpin_chart), set()),
-    "epp-metric-names": (scheduling_extra({"inferenceExtension": {"flags": [
-        {"name": "kv-cache-usage-percentage-metric", "value": "vllm:kv_cache_usage_perc"}]}}), None, set()),
-    "epp-flags-render-safely": (scheduling_extra({"inferenceExtension": {"flags": [
-        {"name": "secure-serving", "value": "false"}]}}), None, set()),
-    "versions-in-guard-table": (scheduling_extra({"inferenceExtension": {"image": {"tag": "v1.2.0"}}}), None, set()),
+    "epp-metric-names": (None, after_render("kubernetes:helm.sh/v4:Chart", _v1_kv_metric, POOL_RELEASE), set()),
+    "epp-flags-render-safely": (None, after_render("kubernetes:helm.sh/v4:Chart", _boolean_flag, POOL_RELEASE), set()),
+    "versions-in-guard-table": (scheduling_extra({"inferenceExtension": {"image": {"tag": "v1.1.0"}}}), None, set()),
     "model-server-shm": (model_extra({"decode": {"volumes": []}}), None, set()),
     "startup-probe-budget": (lambda c: c["models"][0].update(startupTimeoutSeconds=120), None, set()),
     "loader-ignore-existing": (None, after_render("kubernetes:batch/v1:Job", _loader_flags), set()),

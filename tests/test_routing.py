@@ -74,7 +74,7 @@ def test_order_crds_then_controllers_then_custom_resources(homelab_render):
 
 def test_gaie_crds_follow_the_pool_chart_version(homelab_render):
     manifests = homelab_render.one("kubernetes:yaml/v2:ConfigFile", "inference-extension-crds-manifests")
-    assert manifests.inputs["file"].endswith("/v1.1.0/manifests.yaml")
+    assert manifests.inputs["file"].endswith("/v1.2.1/manifests.yaml")
 
 
 def test_epp_is_pinned_with_provider_none_and_string_flags_only(homelab_render):
@@ -82,10 +82,24 @@ def test_epp_is_pinned_with_provider_none_and_string_flags_only(homelab_render):
     epp = values["inferenceExtension"]
     assert values["provider"] == {"name": "none"}
     assert epp["image"] == {"hub": "registry.k8s.io/gateway-api-inference-extension", "name": "epp",
-                            "tag": "v1.1.0", "pullPolicy": "IfNotPresent"}
-    assert homelab_render.one(CHART, POOL).inputs["version"] == "v1.1.0"
-    for flag in epp["flags"]:
-        assert isinstance(flag["value"], str) and flag["value"].lower() not in ("true", "false")
+                            "tag": "v1.2.1", "pullPolicy": "IfNotPresent"}
+    assert homelab_render.one(CHART, POOL).inputs["version"] == "v1.2.1"
+    assert isinstance(epp["flags"], dict)  # chart v1.2 takes flags as a map
+    for value in epp["flags"].values():
+        assert isinstance(value, str) and value.lower() not in ("true", "false")
+
+
+def test_chart_v1_1_takes_flags_as_a_list(render, homelab):
+    homelab["scheduling"] = {"chartVersion": "v1.1.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"}
+    flags = chart_values(render(homelab), POOL)["inferenceExtension"]["flags"]
+    assert {"name": "kv-cache-usage-percentage-metric", "value": "vllm:gpu_cache_usage_perc"} in flags
+
+
+def test_flags_cannot_be_replaced_through_extra_values(homelab):
+    from test_config import problems
+
+    homelab["scheduling"] = {"extraValues": {"inferenceExtension": {"flags": {"v": "3"}}}}
+    assert "scheduling.extraFlags" in problems(homelab)["scheduling.extraValues"]
 
 
 def test_epp_scheduling_config_is_generated_from_typed_config(homelab_render, render, homelab):
@@ -118,14 +132,14 @@ def test_unknown_plugin_parameter_is_a_config_error(homelab):
 ])
 def test_epp_metric_flags_follow_the_engine_generation(render, homelab, engine, expected):
     homelab["models"][0]["engine"] = engine
-    flags = {f["name"]: f["value"] for f in chart_values(render(homelab), POOL)["inferenceExtension"]["flags"]}
+    flags = chart_values(render(homelab), POOL)["inferenceExtension"]["flags"]
     assert flags["kv-cache-usage-percentage-metric"] == expected
 
 
 def test_simulator_pool_reads_v1_metric_names(render, homelab):
     homelab["gpu"] = {"enabled": False}
     homelab["models"][0]["engine"] = {"kind": "sim"}
-    flags = {f["name"]: f["value"] for f in chart_values(render(homelab), POOL)["inferenceExtension"]["flags"]}
+    flags = chart_values(render(homelab), POOL)["inferenceExtension"]["flags"]
     assert flags["kv-cache-usage-percentage-metric"] in VLLM_METRICS["v1"]
 
 
@@ -165,3 +179,13 @@ def test_nodeport_gateway_uses_kgateway_parameters(render, homelab):
 
 def test_chart_service_monitor_is_off_because_monitoring_owns_it(homelab_render):
     assert chart_values(homelab_render, POOL)["inferenceExtension"]["monitoring"]["prometheus"] == {"enabled": False}
+
+
+def test_a_model_path_prefix_is_rewritten_to_slash_for_vllm(render, homelab, homelab_render):
+    assert "filters" not in objects(homelab_render, "HTTPRoute")[0]["spec"]["rules"][0]
+    homelab["models"].append(second_model(homelab))
+    route = by_name(render(homelab), "HTTPRoute", "qwen-7b-route")
+    rule = route["spec"]["rules"][0]
+    assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": "/qwen-7b"}
+    assert rule["filters"] == [{"type": "URLRewrite",
+                                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]

@@ -183,7 +183,11 @@ def _charts_pinned(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 
 def _flag_values(pool: Res) -> dict[str, str]:
-    return {str(f.get("name")): str(f.get("value")) for f in dig(chart_values(pool), "inferenceExtension", "flags") or []}
+    """EPP flags as name -> value: the chart takes a list of {name, value} up to v1.1 and a map from v1.2 on."""
+    flags = dig(chart_values(pool), "inferenceExtension", "flags") or []
+    if isinstance(flags, Mapping):
+        return {str(k): str(v) for k, v in flags.items()}
+    return {str(f.get("name")): str(f.get("value")) for f in flags if isinstance(f, Mapping)}
 
 
 def _epp_metrics(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
