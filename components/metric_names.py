@@ -93,7 +93,7 @@ GPU_SERIES: dict[str, dict[str, str]] = {
         "memory_used": "xpum_memory_used_bytes",
         "temperature": 'xpum_temperature_celsius{location="gpu"}',
         "power": "xpum_power_watts",
-        "gpu_label": "dev_file",
+        "gpu_label": "pci_bdf",  # also on v1 series, and unique per GPU
     },
     "v2": {
         "utilization": "hw_gpu_utilization_ratio",

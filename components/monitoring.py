@@ -52,6 +52,7 @@ class GpuExporter:
     namespace: str
     chart_version: str  # xpumd chart (v2)
     device_class: pulumi.Input[str]  # from the GPU driver component
+    node_selector: dict[str, str] | None = None  # the GPU nodes: the admin-access claim needs a GPU on the node
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def xpum_v1_pod_spec(exporter: GpuExporter, claim_template: pulumi.Input[str]) -
         requests={"cpu": "50m", "memory": "128Mi"}, limits={"cpu": "500m", "memory": "512Mi"}
     )
     return k8s.core.v1.PodSpecArgs(
+        node_selector=exporter.node_selector or None,
         resource_claims=[k8s.core.v1.PodResourceClaimArgs(name="gpus", resource_claim_template_name=claim_template)],
         containers=[
             k8s.core.v1.ContainerArgs(
@@ -173,6 +175,7 @@ def xpumd_values(exporter: GpuExporter, monitor_release: str) -> dict:
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
         "gpuAccess": "dra",
+        **({"nodeSelector": dict(exporter.node_selector)} if exporter.node_selector else {}),
         "service": {"create": True},
         "prometheus": {"monitor": True, "release": monitor_release},
         # The chart's default pipeline leaves the Prometheus exporter out: nothing would listen on :8080.

@@ -653,6 +653,14 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
                         f"no plugin {ref.plugin_ref!r} in scheduling.plugins (known: {', '.join(plugin_refs)})",
                     )
                 )
+    monitoring = cfg.monitoring
+    if (monitoring.enabled and monitoring.exporter.enabled and monitoring.exporter.generation == "v2"
+            and monitoring.prometheus.mode == "existing" and "release" not in monitoring.prometheus.monitor_labels):
+        problems.append(Problem(
+            "monitoring.prometheus.monitorLabels",
+            "the xpumd chart (exporter v2) labels its ServiceMonitor only with `release`: include the `release` "
+            "label your Prometheus selects, or use exporter generation v1",
+        ))
     if cfg.gpu.enabled and _minor(cfg.cluster.kubernetes_version) < (1, 34):
         problems.append(
             Problem("cluster.kubernetesVersion", "the Intel GPU DRA driver 0.11 needs Kubernetes >= 1.34 (resource.k8s.io/v1)")

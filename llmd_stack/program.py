@@ -211,6 +211,7 @@ def monitoring(
             namespace=exporter_cfg.namespace,
             chart_version=exporter_cfg.chart_version,
             device_class=gpu.device_class,
+            node_selector=dict(cfg.gpu.node_selector),
         )
     targets = tuple(
         ServingTarget(

@@ -220,3 +220,21 @@ def test_bad_monitoring_config_names_the_key(homelab, monitoring, key):
 
     homelab["monitoring"] = monitoring
     assert key in problems(homelab)
+
+
+def test_exporter_v2_with_an_existing_prometheus_needs_a_release_label(homelab):
+    from test_config import problems
+
+    homelab["monitoring"] = {"exporter": {"generation": "v2"},
+                             "prometheus": {"mode": "existing", "monitorLabels": {"prometheus": "main"}}}
+    assert "`release`" in problems(homelab)["monitoring.prometheus.monitorLabels"]
+
+
+def test_exporter_runs_on_the_gpu_nodes(render, homelab):
+    homelab["gpu"] = {"nodeSelector": {"intel.feature.node.kubernetes.io/gpu": "true"}}
+    result = render(homelab)
+    spec = by_kind_name(result, "DaemonSet", "intel-xpumanager")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}
+    homelab["monitoring"] = {"exporter": {"generation": "v2"}}
+    values = render(homelab).one("kubernetes:helm.sh/v4:Chart", "monitoring-xpumd").inputs["values"]
+    assert values["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}

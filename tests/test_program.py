@@ -20,6 +20,11 @@ def test_provider_takes_kubeconfig_and_context_from_config(render, homelab):
     assert provider.inputs["context"] == "homelab"
 
 
-def test_provider_without_kubeconfig_uses_the_default_lookup(homelab_render):
-    provider = homelab_render.one("pulumi:providers:kubernetes")
+def test_homelab_pins_its_context(homelab_render):
+    assert homelab_render.one("pulumi:providers:kubernetes").inputs["context"] == "default"
+
+
+def test_provider_without_kubeconfig_uses_the_default_lookup(render, homelab):
+    homelab["cluster"].pop("context")
+    provider = render(homelab).one("pulumi:providers:kubernetes")
     assert "kubeconfig" not in provider.inputs and "context" not in provider.inputs
