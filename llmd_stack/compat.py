@@ -31,12 +31,6 @@ def _ver(version: str) -> tuple[int, int, int]:
     return version_tuple(version)
 
 
-def _generation(model) -> str:
-    from components.modelservice import Engine
-
-    return Engine(model.engine.kind, model.engine.resolved_image).metrics_generation
-
-
 def _kgateway_without_envoy_pools(cfg: "StackConfig") -> list[Finding]:
     if cfg.gateway.class_name == "kgateway" and _ver(cfg.gateway.kgateway_version) >= (2, 2, 0) and cfg.models:
         return [("gateway.kgatewayVersion", f"kgateway {cfg.gateway.kgateway_version} cannot route to InferencePools "
@@ -60,7 +54,7 @@ def _metric_names_not_emitted(cfg: "StackConfig") -> list[Finding]:
             continue
         metric = value.split("{", 1)[0]
         for i, model in enumerate(cfg.models):
-            generation = _generation(model)
+            generation = model.engine.metrics_generation
             if metric not in VLLM_METRICS[generation]:
                 findings.append((f"scheduling.extraFlags.{flag}", f"{metric!r} is not emitted by models[{i}] "
                                  f"({model.engine.kind}, vLLM {generation.upper()} metrics); the EPP would see no data"))

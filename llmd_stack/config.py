@@ -203,6 +203,13 @@ class EngineConfig(_Strict):
     def resolved_image(self) -> str:
         return self.image or ENGINE_DEFAULT_IMAGES[self.kind]
 
+    @property
+    def metrics_generation(self) -> str:
+        """Which vLLM metric names this engine emits (`v0` or `v1`)."""
+        from components.metric_names import metrics_generation
+
+        return metrics_generation(self.kind, self.resolved_image)
+
 
 class ResourceAmounts(_Strict):
     cpu: Quantity

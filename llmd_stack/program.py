@@ -220,7 +220,7 @@ def monitoring(
             namespace=cfg.cluster.namespace,
             pod_labels=services[model.name].pod_labels,
             port_name=CONTAINER,
-            generation=Engine(model.engine.kind, model.engine.resolved_image).metrics_generation,
+            generation=model.engine.metrics_generation,
             pool_name=f"{model.name}-pool",
             loads_model=model.model_kit is not None,
             waits_for=(pools[model.name],),
