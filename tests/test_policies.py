@@ -163,9 +163,12 @@ def test_there_are_at_least_20_rules_each_with_a_case():
         assert (rule.resource_check is None) != (rule.stack_check is None)
 
 
-def test_homelab_passes_every_rule(homelab_render):
+def test_homelab_passes_every_rule_and_the_table_lists_each(homelab_render, capsys):
     assert fired(homelab_render) == {}
     assert run_checks(homelab_render) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for rule in ALL_RULES:
+        assert any(line.split(" | ")[0].strip() == rule.id and line.endswith("| ok") for line in lines), rule.id
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
