@@ -27,6 +27,7 @@ from .types import (
     Version,
     duration_ms,
     image_tag,
+    version_tuple,
 )
 
 PROJECT = "llmd-homelab"
@@ -499,28 +500,33 @@ def key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The config model class found by walking `loc` from StackConfig (to suggest sibling keys)."""
+def model_class(annotation: Any) -> type[BaseModel] | None:
+    """The config model behind a field annotation, through `Optional[...]` and `list[...]`; None for scalars."""
     import typing
 
-    current: Any = StackConfig
+    for _ in range(3):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if not args:
+            return None
+        annotation = args[0]
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model class found by walking `loc` from StackConfig (to suggest sibling keys)."""
+    current: type[BaseModel] | None = StackConfig
     for part in loc:
         if isinstance(part, int):
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if current is None:
             return None
         field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return None
-        current = field.annotation
-        # Unwrap Optional[...] and list[...] down to a model class.
-        for _ in range(3):
-            args = [a for a in typing.get_args(current) if a is not type(None)]
-            if isinstance(current, type) and issubclass(current, BaseModel):
-                break
-            if args:
-                current = args[0]
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+        current = model_class(field.annotation)
+    return current
 
 
 def _unknown_key_message(loc: tuple[Any, ...]) -> str:
@@ -676,24 +682,31 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
 
 
 def _minor(version: str) -> tuple[int, int]:
-    from .types import version_tuple
-
     major, minor, _ = version_tuple(version)
     return major, minor
 
 
-def _secret_problems(cfg: StackConfig, raw: Mapping[str, Any], secret_keys: set[str]) -> list[Problem]:
+def _secret_problems(
+    cfg: StackConfig | None, raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str]
+) -> list[Problem]:
+    """Secrets given in plain text; with a valid config (`cfg`), also missing or non-string ones."""
     problems = []
-    needs = {"registryToken": any(m.model_kit is not None for m in cfg.models), "grafanaAdminPassword": cfg.monitoring.enabled
-             and cfg.monitoring.prometheus.mode == "install" and cfg.monitoring.grafana}
     for key in SECRET_KEYS:
         if key in raw and key not in secret_keys:
             problems.append(Problem(key, f"must be a secret: pulumi config set --secret {key} <value>"))
-        elif key not in raw and needs[key]:
+        elif cfg is None:
+            continue  # what is required depends on the rest of the config, which is invalid
+        elif key not in raw and _secret_needed(cfg, key):
             problems.append(Problem(key, f"required secret is missing: pulumi config set --secret {key} <value>"))
         elif key in raw and not isinstance(raw[key], str):
             problems.append(Problem(key, "must be a string"))
     return problems
+
+
+def _secret_needed(cfg: StackConfig, key: str) -> bool:
+    if key == "registryToken":
+        return any(m.model_kit is not None for m in cfg.models)
+    return cfg.monitoring.enabled and cfg.monitoring.prometheus.mode == "install" and cfg.monitoring.grafana
 
 
 # --- entry points ----------------------------------------------------------------------------------------------------
@@ -706,7 +719,7 @@ def parse_config(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] 
         cfg = StackConfig.model_validate(plain)
     except ValidationError as exc:
         problems = _pydantic_problems(exc)
-        problems += [p for p in _secret_problems_unvalidated(raw, secret_keys)]
+        problems += _secret_problems(None, raw, secret_keys)
         raise ConfigError(_hide_secret_values(problems, raw, secret_keys)) from None
     from .compat import guard_problems
 
@@ -739,14 +752,6 @@ def _hide_secret_values(problems: list[Problem], raw: Mapping[str, Any], secret_
         return text
 
     return [Problem(p.path, hide(p.message)) for p in problems]
-
-
-def _secret_problems_unvalidated(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str]) -> list[Problem]:
-    return [
-        Problem(key, f"must be a secret: pulumi config set --secret {key} <value>")
-        for key in SECRET_KEYS
-        if key in raw and key not in secret_keys
-    ]
 
 
 @dataclass(frozen=True)

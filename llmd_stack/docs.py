@@ -10,19 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .config import SECRET_KEYS, StackConfig
+from .config import SECRET_KEYS, StackConfig, model_class
 
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    for _ in range(3):
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return annotation
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if not args:
-            return None
-        annotation = args[0]
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
 def _type_name(annotation: Any, metadata: list[Any] | None = None) -> str:
@@ -65,7 +54,7 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, 
     out = []
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
-        nested = _model_of(field.annotation)
+        nested = model_class(field.annotation)
         is_list = typing.get_origin(field.annotation) is list or "list[" in repr(field.annotation)
         type_ = f"list of {nested.__name__}" if nested and is_list else (nested.__name__ if nested else _type_name(field.annotation, field.metadata))
         meaning = field.description or (nested.__doc__ or "" if nested else "")
