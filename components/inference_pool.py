@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from .metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS
+from .versions import release
 from .meta import child_options
 from .values import deep_merge
 
@@ -119,11 +120,8 @@ def epp_flags(generation: str, extra_flags: dict[str, str], boolean_flags: bool 
 
 def _at_least(version: str, minimum: tuple[int, int]) -> bool:
     """Chart versions are GAIE release tags (`v1.1.0`)."""
-    parts = version.lstrip("v").split("-")[0].split(".")
-    try:
-        return (int(parts[0]), int(parts[1])) >= minimum
-    except (ValueError, IndexError):
-        return False
+    found = release(version)
+    return found is not None and found[:2] >= minimum
 
 
 def chart_flags(flags: list[dict[str, str]], chart_version: str) -> list[dict[str, str]] | dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .versions import image_tag, release
+
 # vLLM V0 engine (IPEX-LLM's vLLM 0.8.3) and V1 engine (vLLM >= 0.10, only these from 0.12; the llm-d simulator).
 VLLM_METRICS: dict[str, frozenset[str]] = {
     "v0": frozenset(
@@ -44,12 +46,8 @@ def metrics_generation(kind: str, image: str) -> str:
     if kind == "ipex-llm":
         return "v0"
     if kind == "vllm":
-        tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
-        parts = tag.lstrip("v").split("-")[0].split(".")
-        try:
-            return "v0" if (int(parts[0]), int(parts[1])) < (0, 10) else "v1"
-        except (ValueError, IndexError):
-            return "v1"
+        version = release(image_tag(image))
+        return "v0" if version is not None and version[:2] < (0, 10) else "v1"
     return "v1"
 
 

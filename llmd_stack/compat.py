@@ -27,19 +27,15 @@ class Guard:
     check: Callable[["StackConfig"], list[Finding]]
 
 
-def _ver(version: str) -> tuple[int, int, int]:
-    return version_tuple(version)
-
-
 def _kgateway_without_envoy_pools(cfg: "StackConfig") -> list[Finding]:
-    if cfg.gateway.class_name == "kgateway" and _ver(cfg.gateway.kgateway_version) >= (2, 2, 0) and cfg.models:
+    if cfg.gateway.class_name == "kgateway" and version_tuple(cfg.gateway.kgateway_version) >= (2, 2, 0) and cfg.models:
         return [("gateway.kgatewayVersion", f"kgateway {cfg.gateway.kgateway_version} cannot route to InferencePools "
                  "with the Envoy class 'kgateway'; pin kgateway 2.1.x (or move to agentgateway)")]
     return []
 
 
 def _gateway_api_beyond_kgateway(cfg: "StackConfig") -> list[Finding]:
-    kgw, api = _ver(cfg.gateway.kgateway_version), _ver(cfg.gateway.gateway_api_version)
+    kgw, api = version_tuple(cfg.gateway.kgateway_version), version_tuple(cfg.gateway.gateway_api_version)
     if kgw[:2] == (2, 1) and api[:2] != (1, 4):
         return [("gateway.gatewayApiVersion", f"kgateway 2.1.x supports Gateway API 1.4.x, not "
                  f"{cfg.gateway.gateway_api_version}; use v1.4.0")]
@@ -62,7 +58,7 @@ def _metric_names_not_emitted(cfg: "StackConfig") -> list[Finding]:
 
 
 def _boolean_epp_flags(cfg: "StackConfig") -> list[Finding]:
-    if _ver(cfg.scheduling.chart_version) >= (1, 6, 0):
+    if version_tuple(cfg.scheduling.chart_version) >= (1, 6, 0):
         return []
     return [
         (f"scheduling.extraFlags.{name}", f"inferencepool chart {cfg.scheduling.chart_version} renders a flag as two "
@@ -73,7 +69,7 @@ def _boolean_epp_flags(cfg: "StackConfig") -> list[Finding]:
 
 
 def _legacy_dra_block(cfg: "StackConfig") -> list[Finding]:
-    if _ver(cfg.model_service.chart_version) < (0, 4, 0):
+    if version_tuple(cfg.model_service.chart_version) < (0, 4, 0):
         return []
     findings = []
     for i, model in enumerate(cfg.models):
@@ -100,7 +96,7 @@ def _target_port_number_v1(cfg: "StackConfig") -> list[Finding]:
 
 
 def _modelservice_layout(cfg: "StackConfig") -> list[Finding]:
-    if _ver(cfg.model_service.chart_version)[:2] != (0, 4):
+    if version_tuple(cfg.model_service.chart_version)[:2] != (0, 4):
         return [("modelService.chartVersion", f"this program generates the modelservice v0.4 values layout; "
                  f"{cfg.model_service.chart_version} is not v0.4.x")]
     return []
@@ -109,7 +105,7 @@ def _modelservice_layout(cfg: "StackConfig") -> list[Finding]:
 def _epp_image_matches_chart(cfg: "StackConfig") -> list[Finding]:
     tag = image_tag(cfg.scheduling.epp_image) or ""
     try:
-        same = _ver(tag)[:2] == _ver(cfg.scheduling.chart_version)[:2]
+        same = version_tuple(tag)[:2] == version_tuple(cfg.scheduling.chart_version)[:2]
     except ValueError:
         return []
     if same:
@@ -119,7 +115,7 @@ def _epp_image_matches_chart(cfg: "StackConfig") -> list[Finding]:
 
 
 def _chart_own_flags(cfg: "StackConfig") -> list[Finding]:
-    if _ver(cfg.scheduling.chart_version) >= (1, 2, 1):
+    if version_tuple(cfg.scheduling.chart_version) >= (1, 2, 1):
         return []
     return [("scheduling.chartVersion", f"inferencepool chart {cfg.scheduling.chart_version} renders its own "
              "`--tracing false` as two args: tracing ends up on and `--metrics-endpoint-auth=false` is never read; "

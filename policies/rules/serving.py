@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import yaml
 
 from components.metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS, VLLM_METRICS, metrics_generation_of_image
+from components.versions import release
 
 from .base import (
     Res,
@@ -33,9 +34,8 @@ def duration_ms(value: str) -> int:
     return sum(int(n) * _MS[u] for n, u in re.findall(r"([0-9]{1,5})(ms|h|m|s)", value))
 
 
-def version(value: str) -> tuple[int, ...]:
-    found = re.match(r"^v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?", str(value))
-    return tuple(int(x or 0) for x in found.groups()) if found else (0, 0, 0)
+def version(value: str) -> tuple[int, int, int]:
+    return release(value) or (0, 0, 0)
 
 
 def _pools(resources: list[Res]) -> list[Res]:

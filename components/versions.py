@@ -1,0 +1,23 @@
+"""Release versions as found in chart versions and image tags (`v1.2.1`, `0.10.1-xpu`): one lenient reader.
+
+Pure Python with no dependencies: the CrossGuard pack imports it too. (Config validation uses the strict
+`llmd_stack.types.version_tuple`.)
+"""
+
+from __future__ import annotations
+
+import re
+
+_RELEASE = re.compile(r"^v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?")
+
+
+def release(text: str) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of a version or tag that starts with one; None when it does not."""
+    found = _RELEASE.match(str(text))
+    return (int(found[1]), int(found[2]), int(found[3] or 0)) if found else None
+
+
+def image_tag(image: str) -> str:
+    """The tag of `repo[:tag]` ('' without one); a registry port is not a tag."""
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
