@@ -6,18 +6,14 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from llmd_stack.config import PROJECT
+from llmd_stack.stackfile import plain_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {"registryToken": "bench-token", "grafanaAdminPassword": "bench-password"}
 
 
 def homelab() -> dict[str, Any]:
-    data = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())["config"]
-    prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix) and not (isinstance(v, dict) and "secure" in v)}
+    return plain_config(ROOT, "homelab")
 
 
 def with_models(count: int) -> dict[str, Any]:

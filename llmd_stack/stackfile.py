@@ -64,6 +64,17 @@ def _as_cli_string(value: Any) -> str:
     return str(value)
 
 
+def plain_config(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The project's keys of a stack file, unqualified and without `secure:` values (for tests and benchmarks)."""
+    data = yaml.load((project_dir / f"Pulumi.{stack}.yaml").read_text(), Loader=_StringTimestamps)["config"]
+    prefix = f"{project_name(project_dir)}:"
+    return {
+        key[len(prefix):]: value
+        for key, value in data.items()
+        if key.startswith(prefix) and not (isinstance(value, dict) and "secure" in value)
+    }
+
+
 def project_name(project_dir: Path) -> str:
     data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
     return str(data["name"])

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import yaml
 
-from llmd_stack.config import PROJECT
 from llmd_stack.engine import RenderResult
 from llmd_stack.offline import render_config
+from llmd_stack.stackfile import plain_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cr3t-robot-token-value"
@@ -20,13 +19,7 @@ PASSWORD = "gr4fana-admin-password"
 
 def stack_config(stack: str = "homelab") -> dict[str, Any]:
     """The `llmd-homelab:*` keys of a stack file, unqualified, without the secure values."""
-    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    prefix = f"{PROJECT}:"
-    return {
-        key[len(prefix):]: value
-        for key, value in data.items()
-        if key.startswith(prefix) and not (isinstance(value, dict) and "secure" in value)
-    }
+    return plain_config(ROOT, stack)
 
 
 @pytest.fixture
