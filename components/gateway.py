@@ -13,7 +13,8 @@ from typing import Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .meta import labels, object_meta
+from .meta import namespace as meta_namespace
+from .meta import object_meta
 
 GATEWAY_API = "gateway.networking.k8s.io"
 GATEWAY_API_CRDS = "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml"
@@ -54,13 +55,8 @@ class Kgateway:
     CHART = "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway"
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=self.namespace,
-                labels={**labels("gateway-controller"), "pod-security.kubernetes.io/enforce": "baseline"},
-            ),
-            opts=pulumi.ResourceOptions(parent=parent),
+        namespace = meta_namespace(
+            f"{name}-namespace", self.namespace, "gateway-controller", "baseline", pulumi.ResourceOptions(parent=parent)
         )
         # kgateway's own charts have no Helm hooks: helm.v4.Chart shows every object in previews.
         crds = k8s.helm.v4.Chart(

@@ -11,7 +11,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .meta import labels
+from .meta import namespace as meta_namespace
 
 CHART = "oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart"
 # The DeviceClass the driver chart creates; pods claim GPUs through it.
@@ -61,17 +61,10 @@ class IntelGpuDra(pulumi.ComponentResource):
     def __init__(self, name: str, args: IntelGpuDraArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:gpu:IntelGpuDra", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        namespace_labels = {
-            **labels("gpu-driver"),
-            # hostPath mounts (/var/lib/kubelet, /etc/cdi, /var/run/cdi, /sys) and a privileged plugin.
-            "pod-security.kubernetes.io/enforce": "privileged",
-        }
-        if args.health_monitoring == "xpumd":
-            namespace_labels["resource.kubernetes.io/admin-access"] = "true"
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels=namespace_labels),
-            opts=child,
+        # hostPath mounts (/var/lib/kubelet, /etc/cdi, /var/run/cdi, /sys) and a privileged plugin.
+        namespace = meta_namespace(
+            f"{name}-namespace", args.namespace, "gpu-driver", "privileged", child,
+            admin_access=args.health_monitoring == "xpumd",
         )
         chart = k8s.helm.v4.Chart(
             f"{name}-driver",

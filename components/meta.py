@@ -28,3 +28,20 @@ def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None) 
     elif not isinstance(inherited, (list, tuple)):
         inherited = [inherited]
     return pulumi.ResourceOptions(parent=parent, depends_on=list(inherited))
+
+
+def namespace(
+    resource_name: str,
+    name: str,
+    component: str,
+    pod_security: str,
+    opts: pulumi.ResourceOptions,
+    admin_access: bool = False,
+) -> k8s.core.v1.Namespace:
+    """A namespace enforcing a Pod Security level; `admin_access` admits DRA admin-access claims (GPU monitoring)."""
+    namespace_labels = {**labels(component), "pod-security.kubernetes.io/enforce": pod_security}
+    if admin_access:
+        namespace_labels["resource.kubernetes.io/admin-access"] = "true"
+    return k8s.core.v1.Namespace(
+        resource_name, metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=namespace_labels), opts=opts
+    )

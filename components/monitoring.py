@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 from .alerts import ServedModel, rule_groups
 from .dashboard import dashboard_json
 from .meta import labels, object_meta
+from .meta import namespace as meta_namespace
 
 MONITORING_API = "monitoring.coreos.com/v1"
 KPS_CHART = "kube-prometheus-stack"
@@ -200,14 +201,7 @@ class Monitoring(pulumi.ComponentResource):
         crds_ready: list[pulumi.Resource] = []
         self.storage_claim = None
         if isinstance(prometheus, InstallPrometheus):
-            namespace = k8s.core.v1.Namespace(
-                f"{name}-namespace",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=prometheus.namespace,
-                    labels={**labels("monitoring"), "pod-security.kubernetes.io/enforce": "baseline"},
-                ),
-                opts=child,
-            )
+            namespace = meta_namespace(f"{name}-namespace", prometheus.namespace, "monitoring", "baseline", child)
             in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
             # Prometheus' data outlives `pulumi destroy` and refuses replacement: the StatefulSet adopts this
             # claim by name instead of creating one the chart would own.
@@ -290,19 +284,11 @@ class Monitoring(pulumi.ComponentResource):
     def _gpu_exporter(self, name: str, args: MonitoringArgs, crds_ready: list[pulumi.Resource]) -> None:
         exporter = args.exporter
         assert exporter is not None
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-exporter-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=exporter.namespace,
-                labels={
-                    **labels("gpu-exporter"),
-                    # root + SYS_ADMIN + a hostPath: this namespace is on the policy allow-list for it.
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                    # The exporter watches every GPU through a DRA admin-access claim.
-                    "resource.kubernetes.io/admin-access": "true",
-                },
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+        # root + SYS_ADMIN + a hostPath: `privileged`, and on the policy allow-list for it. The exporter watches
+        # every GPU through a DRA admin-access claim.
+        namespace = meta_namespace(
+            f"{name}-exporter-namespace", exporter.namespace, "gpu-exporter", "privileged",
+            pulumi.ResourceOptions(parent=self), admin_access=True,
         )
         if exporter.generation == "v2":
             k8s.helm.v4.Chart(

@@ -21,7 +21,7 @@ from components.inference_pool import (
     InferencePool,
     InferencePoolArgs,
 )
-from components.meta import labels
+from components.meta import namespace as meta_namespace
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
 from components.network import ServingNetworkPolicies, ServingNetworkPoliciesArgs
 from components.monitoring import ExistingPrometheus, GpuExporter, InstallPrometheus, Monitoring, MonitoringArgs, ServingTarget
@@ -247,13 +247,8 @@ def build(loaded: LoadedStack) -> None:
     provider = kubernetes_provider(cfg)
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
 
-    serving_namespace = k8s.core.v1.Namespace(
-        "serving-namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=cfg.cluster.namespace,
-            labels={**labels("serving"), "pod-security.kubernetes.io/enforce": "baseline"},
-        ),
-        opts=pulumi.ResourceOptions(provider=provider),
+    serving_namespace = meta_namespace(
+        "serving-namespace", cfg.cluster.namespace, "serving", "baseline", pulumi.ResourceOptions(provider=provider)
     )
     namespace = serving_namespace.metadata.name
 
