@@ -10,14 +10,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from components.durations import duration_ms, is_duration  # noqa: F401 (duration_ms is part of this API)
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _REGISTRY_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?$")
 _QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
-# Gateway API Duration (GEP-2257), as the HTTPRoute CRD validates it.
-_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
-_DURATION_PART = re.compile(r"([0-9]{1,5})(ms|h|m|s)")
 _VERSION = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(\.(?P<patch>[0-9]+))?(?P<pre>-[0-9A-Za-z.-]+)?$")
 _IMAGE = re.compile(
     r"^(?P<repo>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*)"
@@ -32,7 +31,6 @@ _UNIT_FACTORS = {
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
 }
-_DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 
 
 class TypeName(str):
@@ -56,13 +54,6 @@ def quantity_value(quantity: str) -> float:
     if not match:
         raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
     return float(match["num"]) * _UNIT_FACTORS[match["unit"]]
-
-
-def duration_ms(duration: str) -> int:
-    """A Gateway API duration (`1h30m`, `3600s`, `500ms`) in milliseconds."""
-    if not _DURATION.match(duration):
-        raise ValueError(f"not a Gateway API duration: {duration!r}")
-    return sum(int(n) * _DURATION_MS[unit] for n, unit in _DURATION_PART.findall(duration))
 
 
 def version_tuple(version: str) -> tuple[int, int, int]:
@@ -104,7 +95,7 @@ def _check_quantity(value: str) -> str:
 
 
 def _check_duration(value: str) -> str:
-    if not _DURATION.match(value):
+    if not is_duration(value):
         raise ValueError(
             f"must be a Gateway API duration (1 to 4 parts of up to 5 digits with h, m, s or ms, e.g. '3600s', '1h30m'), got {value!r}"
         )

@@ -237,3 +237,9 @@ def test_rules_run_on_plain_data():
     res = Res("kubernetes:core/v1:PersistentVolumeClaim", {"kind": "PersistentVolumeClaim", "metadata": {"name": "x"}},
               "urn:x", "x", False)
     assert [rule.id for rule, _, _ in evaluate([res])] == ["data-pvc-protected"]
+
+
+def test_a_malformed_route_timeout_minimum_is_reported_not_raised(homelab_render):
+    found = [v.message for rule, _, v in violations(homelab_render, {"route-timeouts": {"minimum": "ten minutes"}})
+             if rule.id == "route-timeouts"]
+    assert found == ["policy config minimum 'ten minutes' is not a Gateway API duration"]

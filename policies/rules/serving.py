@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import yaml
 
 from components.metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS, VLLM_METRICS, metrics_generation_of_image
+from components.durations import duration_ms, is_duration
 from components.versions import release
 
 from .base import (
@@ -25,15 +26,7 @@ from .base import (
     resource_namespace,
 )
 
-_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
-_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
-
-
-def duration_ms(value: str) -> int:
-    return sum(int(n) * _MS[u] for n, u in re.findall(r"([0-9]{1,5})(ms|h|m|s)", value))
-
-
 def version(value: str) -> tuple[int, int, int]:
     return release(value) or (0, 0, 0)
 
@@ -125,22 +118,25 @@ def _claim_count(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 
 def _route_timeouts(res: Res, config: Mapping[str, Any]) -> list[str]:
-    found = []
+    routes = [obj for obj in k8s_objects(res) if obj.get("kind") == "HTTPRoute"]
+    if not routes:
+        return []
+    if not is_duration(config["minimum"]):
+        return [f"policy config minimum {config['minimum']!r} is not a Gateway API duration"]
     minimum = duration_ms(config["minimum"])
-    for obj in k8s_objects(res):
-        if obj.get("kind") != "HTTPRoute":
-            continue
+    found = []
+    for obj in routes:
         for i, rule in enumerate(dig(obj, "spec", "rules") or []):
             timeouts = rule.get("timeouts") or {}
             request, backend = timeouts.get("request"), timeouts.get("backendRequest")
             for key, value in (("request", request), ("backendRequest", backend)):
                 if value is None:
                     found.append(f"rules[{i}] has no {key} timeout (the implementation default cuts long generations)")
-                elif not _DURATION.match(str(value)):
+                elif not is_duration(value):
                     found.append(f"rules[{i}].timeouts.{key} {value!r} is not a Gateway API duration")
                 elif 0 < duration_ms(value) < minimum:
                     found.append(f"rules[{i}].timeouts.{key} {value} is shorter than the minimum {config['minimum']}")
-            if request and backend and _DURATION.match(request) and _DURATION.match(backend):
+            if is_duration(request) and is_duration(backend):
                 if duration_ms(request) != 0 and duration_ms(backend) > duration_ms(request):
                     found.append(f"rules[{i}] backendRequest {backend} is longer than request {request}")
     return found
