@@ -20,12 +20,14 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from .charts import RENDERED_TYPES, ChartCache, ChartNotCached, ChartRenderError, render_provider_component
+
 SECRET = "[secret]"
 _SECRET_SIG = rpc._special_secret_sig
 _SIG_KEY = rpc._special_sig_key
 _RESOURCE_SIG = rpc._special_resource_sig
 _OUTPUT_SIG = rpc._special_output_value_sig
-# Provider-side components and groups: under mocks only their own inputs exist, never the objects they render.
+# Provider-side components and groups: not Kubernetes objects themselves (their rendered children are).
 NON_OBJECT_TYPES = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize", "pulumi:providers:")
 
 
@@ -40,10 +42,18 @@ class Registration:
     retain_on_delete: bool
     custom: bool
     provider: str | None
-    inputs: dict[str, Any]
+    inputs: dict[str, Any]  # what the engine records (and CrossGuard sees): `{}` for a Chart or ConfigFile
     aliases: list[str] = field(default_factory=list)
+    program_inputs: dict[str, Any] | None = None  # a Chart's or ConfigFile's inputs as the program passed them
+    rendered_by: str | None = None  # the Chart/ConfigFile URN that rendered this object
+
+    @property
+    def declared(self) -> dict[str, Any]:
+        """What the program declared: a Chart's own inputs, else the recorded inputs."""
+        return self.program_inputs if self.program_inputs is not None else self.inputs
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"programInputs": self.program_inputs} if self.program_inputs is not None else {}
         return {
             "urn": self.urn,
             "type": self.type,
@@ -56,12 +66,32 @@ class Registration:
             "provider": self.provider,
             "aliases": self.aliases,
             "inputs": self.inputs,
+            **extra,
         }
 
     @property
     def is_kubernetes_object(self) -> bool:
         """A Kubernetes object the program declares directly (not a chart, YAML group or provider)."""
         return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith(NON_OBJECT_TYPES)
+
+
+@dataclass
+class ChartRecord:
+    """A Chart or ConfigFile: what it is (`name version` or the URL), and its children if it could be rendered."""
+
+    urn: str
+    label: str
+    rendered: bool
+    objects: int = 0
+    reason: str = ""  # why it was not rendered
+
+
+class ChartFailed(Exception):
+    """Helm (or the YAML parser) refused what the program handed to a Chart or ConfigFile."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 @dataclass
@@ -72,6 +102,11 @@ class RenderResult:
     outputs: dict[str, Any]
     secret_outputs: list[str]
     warnings: list[str] = field(default_factory=list)  # what the program logged at warning level or above
+    charts: list[ChartRecord] = field(default_factory=list)  # every Chart/ConfigFile, rendered or not
+
+    @property
+    def unrendered(self) -> list[ChartRecord]:
+        return [c for c in self.charts if not c.rendered]
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -163,9 +198,12 @@ class _Mocks(pulumi_mocks.Mocks):
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    def __init__(self, mocks: pulumi_mocks.Mocks):
+    def __init__(self, mocks: pulumi_mocks.Mocks, cache: ChartCache):
         super().__init__(mocks)
+        self.cache = cache
         self.registrations: list[Registration] = []
+        self.charts: list[ChartRecord] = []
+        self.chart_errors: list[str] = []
 
     def _alias_urn(self, request, alias) -> str:
         """The URN an alias stands for: given outright, or built from the parts of the resource it overrides."""
@@ -182,22 +220,93 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return response
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-        self.registrations.append(
-            Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent or None,
-                depends_on=sorted(set(request.dependencies)),
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                custom=bool(request.custom),
-                provider=request.provider or None,
-                aliases=sorted(self._alias_urn(request, a) for a in request.aliases),
-                inputs=canonical(integral(redact(inputs))),
-            )
+        recorded = canonical(integral(redact(inputs)))
+        provider_side = request.type in RENDERED_TYPES
+        registration = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            depends_on=sorted(set(request.dependencies)),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            custom=bool(request.custom),
+            provider=request.provider or None,
+            aliases=sorted(self._alias_urn(request, a) for a in request.aliases),
+            # The provider registers a Chart/ConfigFile with no input properties (REFERENCE section 5).
+            inputs={} if provider_side else recorded,
+            program_inputs=recorded if provider_side else None,
         )
+        self.registrations.append(registration)
+        if provider_side:
+            self._render_children(registration, inputs)
         return response
+
+    def _render_children(self, chart: Registration, inputs: dict[str, Any]) -> None:
+        """Register what the provider would: each rendered object as a child of the Chart/ConfigFile."""
+        try:
+            children, label = render_provider_component(chart.type, _plain(inputs), chart.name, self.cache)
+        except ChartNotCached as missing:
+            self.charts.append(ChartRecord(chart.urn, missing.label, rendered=False, reason=str(missing)))
+            return
+        except ChartRenderError as exc:
+            self.chart_errors.append(f"{chart.name}: {exc}")
+            return
+        secrets = _secret_strings(inputs)
+        urns: list[str] = []
+        for child in children:
+            obj = _masked(child.object, secrets) if secrets else child.object
+            if child.type == "kubernetes:core/v1:Secret":
+                obj = {k: (_mask(v) if k in ("data", "stringData") else v) for k, v in obj.items()}
+            urn = self.make_urn(chart.urn, child.type, child.name)
+            urns.append(urn)
+            self.registrations.append(
+                Registration(
+                    urn=urn,
+                    type=child.type,
+                    name=child.name,
+                    parent=chart.urn,
+                    depends_on=[urns[i] for i in child.depends_on],
+                    protect=chart.protect,  # children inherit protect from their parent
+                    retain_on_delete=child.retain_on_delete,
+                    custom=True,
+                    provider=chart.provider,
+                    inputs=canonical(obj),
+                    rendered_by=chart.urn,
+                )
+            )
+        self.charts.append(ChartRecord(chart.urn, label, rendered=True, objects=len(children)))
+
+
+def _secret_strings(value: Any) -> set[str]:
+    """The string leaves of every secret inside deserialized inputs (chart values can carry secrets)."""
+    found: set[str] = set()
+
+    def walk(v: Any, secret: bool) -> None:
+        if isinstance(v, dict):
+            is_secret = secret or v.get(_SIG_KEY) == _SECRET_SIG
+            for key, item in v.items():
+                if key != _SIG_KEY:
+                    walk(item, is_secret)
+        elif isinstance(v, list):
+            for item in v:
+                walk(item, secret)
+        elif secret and isinstance(v, str) and v:
+            found.add(v)
+
+    walk(value, False)
+    return found
+
+
+def _masked(value: Any, secrets: set[str]) -> Any:
+    """A rendered object with every string that contains a secret value replaced by "[secret]"."""
+    if isinstance(value, dict):
+        return {k: _masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, secrets) for v in value]
+    if isinstance(value, str) and any(s in value for s in secrets):
+        return SECRET
+    return value
 
 
 def run_program(
@@ -208,12 +317,15 @@ def run_program(
     config: dict[str, str],
     secret_keys: list[str],
     before_resources: Callable[[], Any] | None = None,
+    cache: ChartCache | None = None,
 ) -> RenderResult:
     """Run `program` as `pulumi up` would, against mocks, and return everything it registered.
 
     `config` maps fully qualified keys (`project:key`) to their string values, as the CLI passes them.
     `before_resources` runs after config is set and before the runtime starts: config validation goes there,
     so a bad config fails before any resource (even the root stack) is registered.
+    Charts and remote YAML files are rendered from `cache` (default: `LLMD_CHART_CACHE`); one that is not cached
+    stays an opaque component, listed in `RenderResult.unrendered`. ChartFailed when Helm refuses its values.
     """
     set_all_config(dict(config), list(secret_keys))
     prepared = before_resources() if before_resources else None
@@ -222,7 +334,7 @@ def run_program(
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
     mocks = _Mocks()
-    monitor = _RecordingMonitor(mocks)
+    monitor = _RecordingMonitor(mocks, cache or ChartCache.from_env())
     logger, logged = _collecting_logger()
     pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
     root = pulumi_settings.get_root_resource()
@@ -233,7 +345,12 @@ def run_program(
     _sync_await(run_pulumi_func(run))
     outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
     pulumi_settings.ROOT.set(None)
-    return RenderResult(project, stack, registration_order(monitor.registrations), outputs, secret_outputs, logged)
+    if monitor.chart_errors:
+        raise ChartFailed(sorted(monitor.chart_errors))
+    charts = sorted(monitor.charts, key=lambda c: c.urn)
+    return RenderResult(
+        project, stack, registration_order(monitor.registrations), outputs, secret_outputs, logged, charts
+    )
 
 
 def _collecting_logger() -> tuple[logging.Logger, list[str]]:
@@ -257,6 +374,11 @@ def registration_order(registrations: list[Registration]) -> list[Registration]:
     """
     import heapq
 
+    children: dict[str, list[Registration]] = {}
+    for r in registrations:
+        if r.rendered_by:
+            children.setdefault(r.rendered_by, []).append(r)
+    registrations = [r for r in registrations if not r.rendered_by]
     by_urn = {r.urn: r for r in registrations}
     waits_on: dict[str, set[str]] = {}
     for r in registrations:
@@ -275,12 +397,15 @@ def registration_order(registrations: list[Registration]) -> list[Registration]:
     while ready:
         urn = heapq.heappop(ready)
         ordered.append(by_urn[urn])
+        ordered += children.get(urn, [])  # the provider registers a chart's objects in its own order
         for nxt in unlocks[urn]:
             remaining[nxt] -= 1
             if remaining[nxt] == 0:
                 heapq.heappush(ready, nxt)
-    if len(ordered) != len(registrations):  # a cycle cannot happen in Pulumi; keep everything regardless
-        ordered += sorted((r for r in registrations if r not in ordered), key=lambda r: r.urn)
+    if len(ordered) < len(registrations) + sum(map(len, children.values())):  # no cycle in Pulumi; keep all anyway
+        seen = {r.urn for r in ordered}
+        for r in sorted((r for r in registrations if r.urn not in seen), key=lambda r: r.urn):
+            ordered += [r, *children.get(r.urn, [])]
     return ordered
 
 

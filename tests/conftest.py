@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +14,10 @@ from llmd_stack.offline import render_config
 from llmd_stack.stackfile import plain_config
 
 ROOT = Path(__file__).resolve().parent.parent
+SHARED_CHARTS = ROOT.parent / "shared" / "charts"
+# Tests render charts from the shared mirror (no network in CI); an explicit LLMD_CHART_CACHE wins.
+if SHARED_CHARTS.is_dir():
+    os.environ.setdefault("LLMD_CHART_CACHE", str(SHARED_CHARTS))
 TOKEN = "s3cr3t-robot-token-value"
 PASSWORD = "gr4fana-admin-password"
 
@@ -47,12 +52,17 @@ def homelab_render(render, homelab) -> RenderResult:
 
 def chart_values(result: RenderResult, name: str) -> dict[str, Any]:
     """The values a Helm chart resource was given (what the offline render and CrossGuard see)."""
-    return result.one("kubernetes:helm.sh/v4:Chart", name).inputs["values"]
+    return result.one("kubernetes:helm.sh/v4:Chart", name).declared["values"]
 
 
 def objects(result: RenderResult, kind: str) -> list[dict[str, Any]]:
-    """Inputs of every directly declared Kubernetes object of a kind."""
+    """Every Kubernetes object of a kind the stack deploys: declared directly or rendered by a chart."""
     return [r.inputs for r in result.resources if r.is_kubernetes_object and r.inputs.get("kind") == kind]
+
+
+def declared_objects(result: RenderResult, kind: str) -> list[dict[str, Any]]:
+    """Objects of a kind the program declares itself (not chart-rendered)."""
+    return [r.inputs for r in result.resources if r.is_kubernetes_object and not r.rendered_by and r.inputs.get("kind") == kind]
 
 
 def second_model(config: dict[str, Any], name: str = "qwen-7b", served: str = "qwen2.5-7b") -> dict[str, Any]:

@@ -1,0 +1,401 @@
+"""Chart cache and offline rendering of `helm.v4.Chart` and `yaml.v2.ConfigFile` as pulumi-kubernetes does it.
+
+What the provider does, read from pulumi-kubernetes (provider/pkg/provider/helm/v4/chart.go, yaml/v2/yaml.go) and
+Helm (pkg/action, pkg/releaseutil), and mirrored here (REFERENCE section 5):
+- `helm template` with `DisableHooks` (hook objects dropped), CRDs from `crds/` first unless `skipCrds`, release
+  name = the `name` input or the resource name, namespace = the `namespace` input; NOTES.txt is not an object;
+- Helm's manifest order: template files by path, documents in file order, stable-sorted by kind (InstallOrder);
+- objects without a namespace get the default one when their kind is namespaced;
+- registration in dependency waves (cli-utils: a CRD before its custom resources, a Namespace before what lives in
+  it), each object a child named `<prefix>:<namespace>/<name>` or `<prefix>:<name>`, prefix = `resourcePrefix` or
+  the resource name; a Secret's `data`/`stringData` are secret; `helm.sh/resource-policy: keep` retains on delete.
+
+The cache is a list of folders (`LLMD_CHART_CACHE`, colon-separated; else ~/.cache/llmd-homelab/charts) laid out
+as `<chart name>-<version>.tgz` and `urls/<host>/<path>`. Rendering never touches the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+import yaml
+
+CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+CONFIG_FILE_TYPE = "kubernetes:yaml/v2:ConfigFile"
+RENDERED_TYPES = (CHART_TYPE, CONFIG_FILE_TYPE)
+CACHE_ENV = "LLMD_CHART_CACHE"
+DEFAULT_CACHE = Path.home() / ".cache" / "llmd-homelab" / "charts"
+# The provider's namespace when neither the Chart nor the provider names one (kubeconfig context default).
+DEFAULT_NAMESPACE = "default"
+HOOK_ANNOTATION = "helm.sh/hook"
+RESOURCE_POLICY = "helm.sh/resource-policy"
+DEPENDS_ON_ANNOTATION = "config.kubernetes.io/depends-on"
+
+# Helm's InstallOrder (pkg/releaseutil/kind_sorter.go); other kinds come after, alphabetically, stable.
+INSTALL_ORDER = [
+    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass", "PersistentVolume",
+    "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding",
+    "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod",
+    "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob",
+    "IngressClass", "Ingress", "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+]
+_KIND_RANK = {kind: i for i, kind in enumerate(INSTALL_ORDER)}
+
+# Built-in kinds that are cluster-scoped; a custom kind's scope comes from a CRD in the same render (else namespaced,
+# which is what every custom kind this stack deploys is).
+CLUSTER_SCOPED_KINDS = frozenset({
+    "APIService", "CSIDriver", "CSINode", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding",
+    "ComponentStatus", "CustomResourceDefinition", "DeviceClass", "FlowSchema", "GatewayClass", "IngressClass",
+    "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "MutatingWebhookConfiguration", "Namespace", "Node",
+    "PersistentVolume", "PodSecurityPolicy", "PriorityClass", "PriorityLevelConfiguration", "ResourceSlice",
+    "RuntimeClass", "SecurityContextConstraints", "StorageClass", "StorageVersionMigration",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration",
+    "VolumeAttachment", "VolumeAttributesClass",
+})
+
+
+class ChartNotCached(LookupError):
+    """A chart or remote file the program declares is not in any cache folder."""
+
+    def __init__(self, what: str, version: str | None, cache: ChartCache):
+        self.what, self.version = what, version
+        label = f"{what} {version}" if version else what
+        super().__init__(f"{label} is not in the chart cache ({cache.describe()})")
+
+    @property
+    def label(self) -> str:
+        return f"{self.what} {self.version}" if self.version else self.what
+
+
+class ChartRenderError(ValueError):
+    """Helm refused the chart with these values (a template `required`, a schema violation)."""
+
+
+# --- where charts come from ------------------------------------------------------------------------------------------
+
+
+def chart_name(chart: str) -> str:
+    """`oci://host/path/name`, `repo/name` or `name` -> `name` (the archive's base name)."""
+    return chart.rstrip("/").rsplit("/", 1)[-1]
+
+
+def archive_name(chart: str, version: str) -> str:
+    return f"{chart_name(chart)}-{version}.tgz"
+
+
+def url_path(url: str) -> Path:
+    """Where a remote file sits in a cache folder: `urls/<host>/<path>`."""
+    parsed = urlparse(url)
+    return Path("urls", parsed.netloc, parsed.path.lstrip("/"))
+
+
+def is_url(file: str) -> bool:
+    return urlparse(file).scheme in ("http", "https")
+
+
+@dataclass(frozen=True)
+class ChartCache:
+    folders: tuple[Path, ...]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ChartCache:
+        value = (os.environ if env is None else env).get(CACHE_ENV, "")
+        folders = tuple(Path(p).expanduser() for p in value.split(":") if p)
+        return cls(folders or (DEFAULT_CACHE,))
+
+    def describe(self) -> str:
+        return ":".join(str(f) for f in self.folders)
+
+    def find(self, relative: Path | str) -> Path | None:
+        for folder in self.folders:
+            candidate = folder / relative
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def chart(self, chart: str, version: str) -> Path:
+        found = self.find(archive_name(chart, version))
+        if found is None:
+            raise ChartNotCached(f"chart {chart_name(chart)}", version, self)
+        return found
+
+    def file(self, file: str) -> Path:
+        if not is_url(file):
+            return Path(file)
+        found = self.find(url_path(file))
+        if found is None:
+            raise ChartNotCached(f"file {file}", None, self)
+        return found
+
+
+# --- one rendered object, as the engine registers it -----------------------------------------------------------------
+
+
+@dataclass
+class RenderedObject:
+    type: str  # the Pulumi type token, e.g. kubernetes:apps/v1:Deployment
+    name: str  # the resource name: <prefix>:<namespace>/<name>
+    object: dict[str, Any]
+    depends_on: list[int] = field(default_factory=list)  # indexes of earlier objects of the same Chart
+    retain_on_delete: bool = False
+
+
+def type_token(obj: Mapping[str, Any]) -> str:
+    api_version = str(obj.get("apiVersion"))
+    group_version = f"core/{api_version}" if "/" not in api_version else api_version
+    return f"kubernetes:{group_version}:{obj.get('kind')}"
+
+
+def _group(obj: Mapping[str, Any]) -> str:
+    api_version = str(obj.get("apiVersion", ""))
+    group = api_version.split("/", 1)[0] if "/" in api_version else ""
+    return "" if group == "core" else group
+
+
+def _meta(obj: Mapping[str, Any], key: str) -> Any:
+    metadata = obj.get("metadata")
+    return metadata.get(key) if isinstance(metadata, Mapping) else None
+
+
+def _documents(text: str) -> list[dict[str, Any]]:
+    """The non-empty objects of a YAML stream; `kind: List` expanded into its items."""
+    found: list[dict[str, Any]] = []
+    for doc in yaml.load_all(text, Loader=yaml.CSafeLoader):
+        if not isinstance(doc, dict) or not doc:
+            continue
+        if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
+            found += [item for item in doc["items"] if isinstance(item, dict) and item]
+        else:
+            found.append(doc)
+    return found
+
+
+def _normalize(objects: list[dict[str, Any]], namespace: str, where: str) -> None:
+    """Default namespace on namespaced objects without one; `core/v1` -> `v1`; every object named."""
+    cluster_crds = {
+        (dig_str(o, "spec", "group"), dig_str(o, "spec", "names", "kind"))
+        for o in objects
+        if o.get("kind") == "CustomResourceDefinition" and dig_str(o, "spec", "scope") == "Cluster"
+    }
+    for obj in objects:
+        if not obj.get("kind") or not obj.get("apiVersion"):
+            raise ChartRenderError(f"{where}: an object has no kind or apiVersion")
+        if not _meta(obj, "name"):
+            raise ChartRenderError(f"{where}: a {obj.get('kind')} has no metadata.name")
+        if str(obj["apiVersion"]).startswith("core/"):
+            obj["apiVersion"] = str(obj["apiVersion"])[len("core/"):]
+        namespaced = obj["kind"] not in CLUSTER_SCOPED_KINDS and (_group(obj), obj["kind"]) not in cluster_crds
+        if namespaced and not _meta(obj, "namespace"):
+            obj["metadata"]["namespace"] = namespace
+
+
+def dig_str(value: Any, *path: str) -> str:
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return str(value) if value is not None else ""
+
+
+def _edges(objects: list[dict[str, Any]]) -> list[set[int]]:
+    """For each object, the objects it waits for (cli-utils' dependency graph: CRDs, Namespaces, depends-on)."""
+    crd_index = {
+        (dig_str(o, "spec", "group"), dig_str(o, "spec", "names", "kind")): i
+        for i, o in enumerate(objects)
+        if o.get("kind") == "CustomResourceDefinition"
+    }
+    namespace_index = {_meta(o, "name"): i for i, o in enumerate(objects) if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"}
+    identity = {
+        (_group(o), o.get("kind"), _meta(o, "namespace") or "", _meta(o, "name")): i for i, o in enumerate(objects)
+    }
+    waits: list[set[int]] = []
+    for i, obj in enumerate(objects):
+        before = set()
+        if (_group(obj), obj.get("kind")) in crd_index:
+            before.add(crd_index[(_group(obj), obj.get("kind"))])
+        if _meta(obj, "namespace") in namespace_index:
+            before.add(namespace_index[_meta(obj, "namespace")])
+        annotations = _meta(obj, "annotations") or {}
+        for ref in str(annotations.get(DEPENDS_ON_ANNOTATION, "")).split(","):
+            # <group>/namespaces/<namespace>/<kind>/<name> or <group>/<kind>/<name>
+            parts = ref.strip().split("/")
+            if len(parts) == 5 and parts[1] == "namespaces":
+                key = (parts[0], parts[3], parts[2], parts[4])
+            elif len(parts) == 3:
+                key = (parts[0], parts[1], "", parts[2])
+            else:
+                continue
+            if key in identity:
+                before.add(identity[key])
+        before.discard(i)
+        waits.append(before)
+    return waits
+
+
+def _registration_order(objects: list[dict[str, Any]]) -> list[tuple[int, set[int]]]:
+    """(object index, its dependencies) in the provider's order: dependency waves, source order inside a wave."""
+    waits = _edges(objects)
+    done: set[int] = set()
+    order: list[tuple[int, set[int]]] = []
+    while len(done) < len(objects):
+        wave = [i for i in range(len(objects)) if i not in done and waits[i] <= done]
+        if not wave:  # a cycle: cli-utils refuses it, so does the provider
+            raise ChartRenderError("the objects' depends-on annotations form a cycle")
+        order += [(i, waits[i]) for i in wave]
+        done.update(wave)
+    return order
+
+
+def register_objects(objects: list[dict[str, Any]], prefix: str) -> list[RenderedObject]:
+    """The children the provider registers for these (normalized) objects, in its order."""
+    registered: list[RenderedObject] = []
+    position: dict[int, int] = {}
+    for index, waits in _registration_order(objects):
+        obj = objects[index]
+        namespace, name = _meta(obj, "namespace"), _meta(obj, "name")
+        resource_name = f"{namespace}/{name}" if namespace else str(name)
+        if prefix:
+            resource_name = f"{prefix}:{resource_name}"
+        keep = (_meta(obj, "annotations") or {}).get(RESOURCE_POLICY) == "keep"
+        position[index] = len(registered)
+        registered.append(
+            RenderedObject(type_token(obj), resource_name, obj, sorted(position[w] for w in waits), retain_on_delete=keep)
+        )
+    return registered
+
+
+# --- Helm ------------------------------------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+
+
+def _open_remote_refs(schema: Any) -> tuple[Any, int]:
+    """A values schema with every `$ref` to a URL replaced by an open schema, and how many there were."""
+    if isinstance(schema, dict):
+        if str(schema.get("$ref", "")).startswith(("http://", "https://")):
+            return {}, 1
+        count, out = 0, {}
+        for key, value in schema.items():
+            out[key], n = _open_remote_refs(value)
+            count += n
+        return out, count
+    if isinstance(schema, list):
+        items = [_open_remote_refs(v) for v in schema]
+        return [v for v, _ in items], sum(n for _, n in items)
+    return schema, 0
+
+
+def offline_archive(data: bytes) -> tuple[bytes, int]:
+    """The chart archive with remote schema `$ref`s opened (Helm would fetch them; a render never touches the
+    network), and how many were opened. Everything else in the schemas is still enforced."""
+    opened = 0
+    source = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+    members = source.getmembers()
+    patched: dict[str, bytes] = {}
+    for member in members:
+        if member.isfile() and member.name.endswith("values.schema.json"):
+            raw = source.extractfile(member).read()  # type: ignore[union-attr]
+            if b'"http' in raw:
+                schema, n = _open_remote_refs(json.loads(raw))
+                if n:
+                    patched[member.name], opened = json.dumps(schema).encode(), opened + n
+    if not patched:
+        return data, 0
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as target:
+        for member in members:
+            content = patched.get(member.name)
+            if content is None:
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+            else:
+                member.size = len(content)
+                target.addfile(member, io.BytesIO(content))
+    return out.getvalue(), opened
+
+
+# Charts whose schemas had remote `$ref`s opened for the offline render: archive path -> how many.
+OPENED_SCHEMA_REFS: dict[str, int] = {}
+
+
+@functools.lru_cache(maxsize=32)
+def _load_chart(path: str, mtime: float):
+    import helm_python  # imported lazily: the native library loads once, on the first render that needs it
+
+    data, opened = offline_archive(Path(path).read_bytes())
+    if opened:
+        OPENED_SCHEMA_REFS[path] = opened
+    return helm_python.Chart.load_archive(data)
+
+
+@functools.lru_cache(maxsize=512)
+def _render_cached(path: str, mtime: float, values_json: str, release: str, namespace: str, skip_crds: bool) -> str:
+    """Helm's manifest (CRDs first, hooks dropped, kind-sorted) as JSON; cached since tests render the same often.
+
+    Helm's render validates the values against the schemas of the chart and its enabled subcharts, as install does.
+    """
+    import helm_python
+
+    chart = _load_chart(path, mtime)
+    values = json.loads(values_json)
+    where = f"chart {chart.name} {chart.version}"
+    try:
+        with _lock:
+            rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
+    except helm_python.HelmError as exc:
+        raise ChartRenderError(f"{where}: {exc}") from None
+    manifests: list[dict[str, Any]] = []
+    for template in sorted(rendered):
+        if template.endswith("NOTES.txt"):
+            continue
+        manifests += [doc for doc in _documents(rendered[template]) if HOOK_ANNOTATION not in (_meta(doc, "annotations") or {})]
+    manifests.sort(key=lambda o: (_KIND_RANK.get(str(o.get("kind")), len(_KIND_RANK)), "" if str(o.get("kind")) in _KIND_RANK else str(o.get("kind"))))
+    crds = [] if skip_crds else [doc for crd in chart.crds for doc in _documents(crd.get("data", ""))]
+    return json.dumps(crds + manifests)
+
+
+@functools.lru_cache(maxsize=32)
+def _file_documents(path: str, mtime: float) -> str:
+    return json.dumps(_documents(Path(path).read_text()))
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+def render_chart(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:
+    """The children of a `helm.v4.Chart` with these (plain) inputs, and a label `name version` for summaries."""
+    chart, version = str(inputs.get("chart", "")), str(inputs.get("version", ""))
+    path = cache.chart(chart, version)
+    release = str(inputs.get("name") or resource_name)
+    namespace = str(inputs.get("namespace") or DEFAULT_NAMESPACE)
+    values_json = json.dumps(inputs.get("values") or {}, sort_keys=True)
+    manifest = _render_cached(str(path), _mtime(path), values_json, release, namespace, bool(inputs.get("skipCrds")))
+    objects = json.loads(manifest)
+    _normalize(objects, namespace, f"chart {chart_name(chart)} {version}")
+    prefix = inputs["resourcePrefix"] if "resourcePrefix" in inputs else resource_name
+    return register_objects(objects, str(prefix)), f"{chart_name(chart)} {version}"
+
+
+def render_config_file(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:
+    """The children of a `yaml.v2.ConfigFile` (a URL from the cache, or a local file)."""
+    file = str(inputs.get("file", ""))
+    path = cache.file(file)
+    objects = json.loads(_file_documents(str(path), _mtime(path)))
+    _normalize(objects, DEFAULT_NAMESPACE, f"file {file}")
+    prefix = inputs["resourcePrefix"] if "resourcePrefix" in inputs else resource_name
+    return register_objects(objects, str(prefix)), file
+
+
+def render_provider_component(type_: str, inputs: Mapping[str, Any], resource_name: str, cache: ChartCache):
+    if type_ == CHART_TYPE:
+        return render_chart(inputs, resource_name, cache)
+    return render_config_file(inputs, resource_name, cache)
+
