@@ -1,6 +1,7 @@
-"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR]`.
+"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR] [--strict]` and `charts pull [--stack NAME]`.
 
-Exit codes: 0 ok, 1 a mandatory policy is violated (check), 2 the configuration is invalid.
+Exit codes: 0 ok, 1 a mandatory policy or config check is violated (check) or a chart could not be pulled,
+2 the configuration is invalid, Helm refused a chart's values, or (--strict) a chart is not in the cache.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import sys
 from pathlib import Path
 
 from . import render as render_out
+from .charts import ChartCache
 from .config import ConfigError
+from .engine import ChartFailed
 from .offline import render_stack
 
+PULL_HINT = "python -m llmd_stack charts pull"
 
-def main(argv: list[str] | None = None) -> int:
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m llmd_stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (("render", "render a stack offline"), ("check", "render, then run the policy pack")):
@@ -23,22 +28,46 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
         cmd.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
         cmd.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
+        cmd.add_argument("--strict", action="store_true", help="a chart missing from the chart cache is an error (exit 2)")
         if name == "check":
             cmd.add_argument(
                 "--policy-config", type=Path, help="policy config JSON, as for `pulumi preview --policy-pack-config`"
             )
-    args = parser.parse_args(argv)
+    charts = sub.add_parser("charts", help="the chart cache").add_subparsers(dest="charts_command", required=True)
+    pull = charts.add_parser("pull", help="fetch every pinned chart and remote YAML file the stacks use into the cache")
+    pull.add_argument("--stack", action="append", help="only this stack (repeatable; default: every Pulumi.<stack>.yaml)")
+    pull.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     project_dir = args.project_dir.resolve()
+    if args.command == "charts":
+        from .chart_pull import run
+
+        return run(project_dir, args.stack, ChartCache.from_env())
+
     out_dir = args.out or project_dir / "build" / args.stack
+    stack_file = f"Pulumi.{args.stack}.yaml"
     try:
         result = render_stack(project_dir, args.stack)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"Pulumi.{args.stack}.yaml: {problem}", file=sys.stderr)
+            print(f"{stack_file}: {problem}", file=sys.stderr)
+        return 2
+    except ChartFailed as exc:
+        for problem in exc.problems:
+            print(f"{stack_file}: Helm refused {problem}", file=sys.stderr)
         return 2
     for warning in result.warnings:
-        print(f"warning: Pulumi.{args.stack}.yaml: {warning}", file=sys.stderr)
+        print(f"warning: {stack_file}: {warning}", file=sys.stderr)
+    for chart in result.unrendered:
+        print(f"warning: {stack_file}: {chart.kind} {chart.label} is not in the chart cache: its objects are not rendered (run `{PULL_HINT}`)",
+              file=sys.stderr)
+    if args.strict and result.unrendered:
+        print(f"error: --strict: {len(result.unrendered)} chart(s) not rendered; nothing written", file=sys.stderr)
+        return 2
     render_out.write(result, out_dir)
     print(render_out.summary(result))
     print(f"wrote {out_dir}/resources.json and {out_dir}/manifests/")

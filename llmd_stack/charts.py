@@ -126,7 +126,7 @@ class ChartCache:
     def chart(self, chart: str, version: str) -> Path:
         found = self.find(archive_name(chart, version))
         if found is None:
-            raise ChartNotCached(f"chart {chart_name(chart)}", version, self)
+            raise ChartNotCached(chart_name(chart), version, self)
         return found
 
     def file(self, file: str) -> Path:
@@ -134,7 +134,7 @@ class ChartCache:
             return Path(file)
         found = self.find(url_path(file))
         if found is None:
-            raise ChartNotCached(f"file {file}", None, self)
+            raise ChartNotCached(file, None, self)
         return found
 
 

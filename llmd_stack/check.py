@@ -1,4 +1,8 @@
-"""Run the policy pack's very rule functions over an offline render and print the verdicts as a table."""
+"""Run the policy pack's very rule functions over an offline render, plus the config checks, and print the verdicts.
+
+The rules see what CrossGuard sees in a real preview: each Kubernetes object with its full body, and a Chart or
+ConfigFile with no inputs. What only the program's config can answer runs as a config check, named as such.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from .config_checks import CONFIG_CHECKS, config_violations
 from .engine import RenderResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from policies.rules import ALL_RULES, Res, evaluate  # noqa: E402
+from policies.rules import ALL_RULES, Res, evaluate, rule_config  # noqa: E402
 
 
 def resources_of(result: RenderResult) -> list[Res]:
+    """The resources as CrossGuard's per-resource and stack checks receive them (engine inputs, not the program's)."""
     return [Res(r.type, r.inputs, r.urn, r.name, r.protect) for r in result.resources]
 
 
@@ -32,30 +38,54 @@ def _columns(rows: list[tuple[str, ...]]) -> str:
     )
 
 
-def table(found, overrides: Mapping[str, Any] | None = None) -> str:
-    """Every rule with its level and result, then one row per violation: rule | level | resource | message."""
-    from policies.rules import rule_config
+def not_verified(result: RenderResult) -> str:
+    """Why rules that judge every object could not judge all of them: the charts that were not rendered."""
+    return ", ".join(f"{c.kind} {c.label}" for c in result.unrendered)
 
+
+def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None, config_found=()) -> str:
+    """Every rule and config check with its level and result, then one row per violation."""
     counts: dict[str, int] = {}
     for rule, _, _ in found:
         counts[rule.id] = counts.get(rule.id, 0) + 1
+    missing = not_verified(result) if result is not None else ""
     summary = [("rule", "level", "result")]
     for rule in ALL_RULES:
         level = rule_config(rule, overrides)[0]
-        result = "skipped" if level == "disabled" else (f"{counts[rule.id]} violation(s)" if rule.id in counts else "ok")
-        summary.append((rule.id, level, result))
+        if level == "disabled":
+            verdict = "skipped"
+        elif rule.id in counts:
+            verdict = f"{counts[rule.id]} violation(s)"
+        else:
+            verdict = "ok"
+        if missing and rule.any_object and level != "disabled":
+            verdict += f"; not verified for {missing} (not rendered)"
+        summary.append((rule.id, level, verdict))
+    config_counts: dict[str, int] = {}
+    for check, _, _ in config_found:
+        config_counts[check.id] = config_counts.get(check.id, 0) + 1
+    for check in CONFIG_CHECKS:
+        verdict = f"{config_counts[check.id]} violation(s)" if check.id in config_counts else "ok"
+        summary.append((f"config:{check.id}", "mandatory", verdict))
     text = _columns(summary)
-    if found:
-        rows = [("rule", "level", "resource", "message")]
-        rows += [(rule.id, level, (v.urn or "(stack)").split("::")[-1], f"{v.message}. Fix: {rule.fix}") for rule, level, v in found]
+    rows = [("rule", "level", "resource", "message")]
+    rows += [(rule.id, level, (v.urn or "(stack)").split("::")[-1], f"{v.message}. Fix: {rule.fix}") for rule, level, v in found]
+    rows += [(f"config:{c.id}", "mandatory", r.name, f"{message}. Fix: {c.fix}") for c, r, message in config_found]
+    if len(rows) > 1:
         text += "\n\n" + _columns(rows)
     return text
 
 
 def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None) -> int:
-    """Print the table; 1 when a mandatory rule is violated."""
+    """Print the table; 1 when a mandatory rule or a config check is violated."""
     found = violations(result, overrides)
-    print(table(found, overrides))
+    config_found = config_violations(result)
+    print(table(found, overrides, result, config_found))
     mandatory = [f for f in found if f[1] == "mandatory"]
-    print(f"policy checks: {len(ALL_RULES)} rules, {len(mandatory)} mandatory and {len(found) - len(mandatory)} advisory violation(s)")
-    return 1 if mandatory else 0
+    print(
+        f"policy checks: {len(ALL_RULES)} rules and {len(CONFIG_CHECKS)} config checks, "
+        f"{len(mandatory) + len(config_found)} mandatory and {len(found) - len(mandatory)} advisory violation(s)"
+    )
+    if result.unrendered:
+        print(f"not rendered (rules that judge every object did not see their objects): {not_verified(result)}")
+    return 1 if mandatory or config_found else 0

@@ -94,10 +94,11 @@ def guards_table() -> str:
 
 def rules_table() -> str:
     from .check import ALL_RULES
+    from .config_checks import CONFIG_CHECKS
 
-    return _table(
-        "policy-rules", ("rule", "level", "checks", "fix"), [(f"`{r.id}`", r.level, r.description, r.fix) for r in ALL_RULES]
-    )
+    rows = [(f"`{r.id}`", r.level, r.description, r.fix) for r in ALL_RULES]
+    rows += [(f"`config:{c.id}`", "mandatory (check only)", c.description, c.fix) for c in CONFIG_CHECKS]
+    return _table("policy-rules", ("rule", "level", "checks", "fix"), rows)
 
 
 def update_readme(path: str) -> None:

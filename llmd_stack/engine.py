@@ -20,7 +20,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .charts import RENDERED_TYPES, ChartCache, ChartNotCached, ChartRenderError, render_provider_component
+from .charts import CONFIG_FILE_TYPE, RENDERED_TYPES, ChartCache, ChartNotCached, ChartRenderError, render_provider_component
 
 SECRET = "[secret]"
 _SECRET_SIG = rpc._special_secret_sig
@@ -82,6 +82,7 @@ class ChartRecord:
     urn: str
     label: str
     rendered: bool
+    kind: str = "chart"  # or "file" (a ConfigFile)
     objects: int = 0
     reason: str = ""  # why it was not rendered
 
@@ -247,7 +248,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         try:
             children, label = render_provider_component(chart.type, _plain(inputs), chart.name, self.cache)
         except ChartNotCached as missing:
-            self.charts.append(ChartRecord(chart.urn, missing.label, rendered=False, reason=str(missing)))
+            self.charts.append(ChartRecord(chart.urn, missing.label, False, _kind(chart.type), reason=str(missing)))
             return
         except ChartRenderError as exc:
             self.chart_errors.append(f"{chart.name}: {exc}")
@@ -275,7 +276,11 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     rendered_by=chart.urn,
                 )
             )
-        self.charts.append(ChartRecord(chart.urn, label, rendered=True, objects=len(children)))
+        self.charts.append(ChartRecord(chart.urn, label, True, _kind(chart.type), objects=len(children)))
+
+
+def _kind(type_: str) -> str:
+    return "file" if type_ == CONFIG_FILE_TYPE else "chart"
 
 
 def _secret_strings(value: Any) -> set[str]:

@@ -93,4 +93,10 @@ def summary(result: RenderResult) -> str:
     for component, counts in groups.items():
         lines.append(f"  {component} ({sum(counts.values())})")
         lines.extend(f"    {count:3d}  {type_}" for type_, count in sorted(counts.items()))
+    if result.charts:
+        lines.append("charts and YAML files, rendered as the provider does:")
+        width = max(len(c.urn.split("::")[-1]) for c in result.charts)
+        for chart in result.charts:
+            state = f"{chart.objects:3d} objects" if chart.rendered else "not rendered (not in the chart cache)"
+            lines.append(f"  {chart.urn.split('::')[-1]:{width}s}  {state}  {chart.kind} {chart.label}")
     return "\n".join(lines)

@@ -25,11 +25,23 @@ URNS = Path(__file__).parent / "configs" / "homelab-urns.txt"
 CHART = "kubernetes:helm.sh/v4:Chart"
 
 
+def engine_view(registration) -> dict:
+    """What the engine diffs: a Chart's own inputs are empty, its rendered children carry the change."""
+    seen = registration.to_json()
+    seen.pop("programInputs", None)
+    return seen
+
+
 def diff(before: RenderResult, after: RenderResult) -> tuple[set[str], set[str], set[str]]:
     """(added, removed, changed) URNs; changed means anything the engine would see differs."""
     a, b = before.by_urn(), after.by_urn()
-    changed = {urn for urn in a.keys() & b.keys() if a[urn].to_json() != b[urn].to_json()}
+    changed = {urn for urn in a.keys() & b.keys() if engine_view(a[urn]) != engine_view(b[urn])}
     return set(b) - set(a), set(a) - set(b), changed
+
+
+def decode_deployment(result: RenderResult):
+    """The model's vLLM Deployment, as the modelservice chart renders it."""
+    return result.one("kubernetes:apps/v1:Deployment", f"{MODEL}-release:llm-d/{MODEL}-decode")
 
 
 def belongs_to(by_urn: dict, urn: str, model: str) -> bool:
@@ -50,9 +62,8 @@ def test_decode_replicas_change_only_the_model_service_chart(render, homelab, ho
     after = render(homelab)
     added, removed, changed = diff(homelab_render, after)
     assert (added, removed) == (set(), set())
-    assert changed == {urn_of(after, CHART, f"{MODEL}-release")}
-    values = after.one(CHART, f"{MODEL}-release").inputs["values"]
-    assert values["decode"]["replicas"] == 4
+    assert changed == {decode_deployment(after).urn}
+    assert decode_deployment(after).inputs["spec"]["replicas"] == 4
 
 
 def test_new_modelkit_tag_changes_the_loader_and_the_model_service_not_the_pvc(render, homelab, homelab_render):
@@ -62,11 +73,13 @@ def test_new_modelkit_tag_changes_the_loader_and_the_model_service_not_the_pvc(r
     assert (added, removed) == (set(), set())
     assert changed == {
         urn_of(after, "kubernetes:batch/v1:Job", f"{MODEL}-cache-loader"),
-        urn_of(after, CHART, f"{MODEL}-release"),
+        decode_deployment(after).urn,
     }
     assert urn_of(after, "kubernetes:core/v1:PersistentVolumeClaim", f"{MODEL}-cache-pvc") not in changed
-    uri = after.one(CHART, f"{MODEL}-release").inputs["values"]["modelArtifacts"]["uri"]
+    uri = after.one(CHART, f"{MODEL}-release").declared["values"]["modelArtifacts"]["uri"]
     assert uri == f"pvc://{MODEL}-model-cache/{MODEL}/1.1.0"
+    command = " ".join(decode_deployment(after).inputs["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert f"--model /data/{MODEL}/1.1.0" in command
 
 
 def test_new_route_timeout_changes_only_the_http_route(render, homelab, homelab_render):
@@ -109,8 +122,16 @@ def test_homelab_urns_match_the_checked_in_list():
             print(*sorted(r.urn for r in render_stack(Path('.'), 'homelab').resources), sep='\\n')" \\
             > tests/configs/homelab-urns.txt
     """
-    current = sorted(r.urn for r in render_stack(ROOT, "homelab").resources)
+    resources = render_stack(ROOT, "homelab").resources
     expected = [line for line in URNS.read_text().splitlines() if line.strip()]
+    # The list holds chart-rendered children too; a chart the shared mirror lacks (kgateway) has none in it, so
+    # where a cache does hold it, its children are new resources of a chart the list never rendered, not a move.
+    listed = "\n".join(expected)
+    charts = {r.urn: r.name for r in resources if r.type == CHART}
+    current = sorted(
+        r.urn for r in resources
+        if not r.rendered_by or f"::{charts.get(r.rendered_by, '')}:" in listed
+    )
     missing, extra = sorted(set(expected) - set(current)), sorted(set(current) - set(expected))
     assert not missing and not extra, (
         f"URNs changed. Gone (Pulumi would delete these unless aliased): {missing}\nNew: {extra}\n"

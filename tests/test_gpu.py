@@ -8,11 +8,24 @@ from components.gpu import DEVICE_CLASS, GpuSelector
 
 
 def test_driver_chart_is_pinned_in_a_privileged_namespace(homelab_render):
-    chart = homelab_render.one("kubernetes:helm.sh/v4:Chart", "gpu-driver")
-    assert chart.inputs["chart"].endswith("/intel-gpu-resource-driver-chart")
-    assert chart.inputs["version"] == "0.11.0"
-    namespace = next(n for n in objects(homelab_render, "Namespace") if n["metadata"]["name"] == chart.inputs["namespace"])
+    chart = homelab_render.one("kubernetes:helm.sh/v4:Chart", "gpu-driver").declared
+    assert chart["chart"].endswith("/intel-gpu-resource-driver-chart")
+    assert chart["version"] == "0.11.0"
+    namespace = next(n for n in objects(homelab_render, "Namespace") if n["metadata"]["name"] == chart["namespace"])
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_driver_renders_the_device_class_and_a_privileged_plugin_in_its_namespace(homelab_render):
+    """What the cluster gets from the chart: the DeviceClass the claims name, and the kubelet plugin DaemonSet."""
+    (device_class,) = [d for d in objects(homelab_render, "DeviceClass") if d["metadata"]["name"] == DEVICE_CLASS]
+    assert "metadata" in device_class and "namespace" not in device_class["metadata"]  # cluster-scoped
+    (plugin,) = objects(homelab_render, "DaemonSet")[:1]
+    assert plugin["metadata"]["namespace"] == "intel-gpu-resource-driver"
+    container = plugin["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["privileged"] is True
+    assert container["image"].endswith(":v0.11.0")
+    # Health monitoring off: the plugin gets no xpumd socket to wait for.
+    assert not any("xpumd" in str(v) for v in plugin["spec"]["template"]["spec"].get("volumes", []))
 
 
 def test_default_mode_turns_health_monitoring_off_with_a_privileged_plugin(homelab_render):

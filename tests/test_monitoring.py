@@ -64,15 +64,21 @@ def test_vllm_pods_are_scraped_by_a_pod_monitor_matching_their_labels_and_port(h
 
 
 def test_epp_is_scraped_with_the_epp_service_accounts_token(homelab_render):
-    pool_release = homelab_render.one("kubernetes:helm.sh/v4:Chart", POOL).inputs["name"]
+    pool_release = homelab_render.one("kubernetes:helm.sh/v4:Chart", POOL).declared["name"]
     monitor = by_kind_name(homelab_render, "ServiceMonitor", "ds-r1-llama-8b-epp")
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": f"{pool_release}-epp"}
     endpoint = monitor["spec"]["endpoints"][0]
     assert endpoint["port"] == "http-metrics"
+    # The monitor selects the EPP Service the chart renders, by its real labels and port name.
+    service = by_kind_name(homelab_render, "Service", f"{pool_release}-epp")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert "http-metrics" in [p["name"] for p in service["spec"]["ports"]]
+    epp = by_kind_name(homelab_render, "Deployment", f"{pool_release}-epp")
+    assert epp["spec"]["template"]["spec"]["serviceAccountName"] == f"{pool_release}-epp"
     token = by_kind_name(homelab_render, "Secret", endpoint["authorization"]["credentials"]["name"])
     assert token["type"] == "kubernetes.io/service-account-token"
     assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == f"{pool_release}-epp"
-    binding = next(o for o in objects(homelab_render, "ClusterRoleBinding"))
+    binding = by_kind_name(homelab_render, "ClusterRoleBinding", f"llm-d-{pool_release}-metrics-reader")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{pool_release}-epp", "namespace": "llm-d"}]
     role = by_kind_name(homelab_render, "ClusterRole", binding["roleRef"]["name"])
     assert role["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
@@ -155,11 +161,18 @@ def test_every_metric_name_belongs_to_the_chosen_generations(render, homelab, ex
 def test_exporter_v2_uses_the_xpumd_chart_with_the_prometheus_pipeline(render, homelab):
     homelab["monitoring"] = {"exporter": {"generation": "v2"}}
     result = render(homelab)
-    values = result.one("kubernetes:helm.sh/v4:Chart", "monitoring-xpumd").inputs["values"]
+    values = result.one("kubernetes:helm.sh/v4:Chart", "monitoring-xpumd").declared["values"]
     assert values["gpuAccess"] == "dra" and values["image"]["tag"] == "v2.0.0"
     assert "prometheus" in values["config"]["service"]["pipelines"]["metrics"]["exporters"]
     assert values["prometheus"] == {"monitor": True, "release": "kube-prometheus-stack"}
-    assert not [o for o in objects(result, "DaemonSet")]
+    # What the chart renders: the xpumd DaemonSet claiming GPUs through DRA, and a monitor Prometheus selects.
+    assert not [d for d in objects(result, "DaemonSet") if d["metadata"]["name"] == "intel-xpumanager"]
+    daemonset = by_kind_name(result, "DaemonSet", "xpumd")
+    spec = daemonset["spec"]["template"]["spec"]
+    assert [c["image"] for c in spec["containers"]] == ["ghcr.io/intel/xpumanager/xpumd:v2.0.0"]
+    template = by_kind_name(result, "ResourceClaimTemplate", spec["resourceClaims"][0]["resourceClaimTemplateName"])
+    assert template["spec"]["spec"]["devices"]["requests"][0]["exactly"]["deviceClassName"] == "gpu.intel.com"
+    assert by_kind_name(result, "ServiceMonitor", "xpumd")["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
 def test_prometheus_storage_and_retention_from_config(render, homelab):
@@ -236,5 +249,5 @@ def test_exporter_runs_on_the_gpu_nodes(render, homelab):
     spec = by_kind_name(result, "DaemonSet", "intel-xpumanager")["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}
     homelab["monitoring"] = {"exporter": {"generation": "v2"}}
-    values = render(homelab).one("kubernetes:helm.sh/v4:Chart", "monitoring-xpumd").inputs["values"]
-    assert values["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}
+    spec = by_kind_name(render(homelab), "DaemonSet", "xpumd")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}

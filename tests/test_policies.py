@@ -1,8 +1,9 @@
 """The policy pack: every rule passes on the homelab and catches a mutated stack, alone among mandatory rules.
 
+Rules judge what CrossGuard sees in a real preview: rendered objects (charts included), and Charts with no inputs.
 Failing cases render a real mutated stack config. Where the typed config cannot express the violation at all
-(it refuses it before rendering), the homelab render itself is mutated after rendering: those cases are marked
-`after render` below, and the rule still runs on real registrations.
+(it refuses it before rendering), the rendered objects themselves are mutated after rendering: those cases are
+marked `after render` below, and the rule still runs on real registrations.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from conftest import chart_values
 
 from llmd_stack.check import resources_of, run_checks, violations
+from llmd_stack.config_checks import CONFIG_CHECKS, config_violations
 from policies.rules import ALL_RULES, Res, evaluate
 
 MODEL = "ds-r1-llama-8b-release"
@@ -78,15 +80,18 @@ def _route_elsewhere(r):
 
 
 POOL_RELEASE = "ds-r1-llama-8b-pool-release"
+EPP = "kubernetes:apps/v1:Deployment"
+EPP_NAME = f"{POOL_RELEASE}:llm-d/ds-r1-llama-8b-pool-epp"
 
 
 def _v1_kv_metric(r):
     # The config refuses this (guard epp-metric-names); the rule is the second line of defence.
-    r.inputs["values"]["inferenceExtension"]["flags"]["kv-cache-usage-percentage-metric"] = "vllm:kv_cache_usage_perc"
+    args = r.inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    args[args.index("--kv-cache-usage-percentage-metric") + 1] = "vllm:kv_cache_usage_perc"
 
 
-def _boolean_flag(r):
-    r.inputs["values"]["inferenceExtension"]["flags"]["enable-pprof"] = "false"
+def _gateway_api_1_5(r):
+    r.inputs["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] = "v1.5.1"
 
 
 def _unlabel_monitor(r):
@@ -97,14 +102,10 @@ def _unprotect(r):
     r.protect = False
 
 
-def _unpin_chart(r):
-    r.inputs["version"] = ">=0.11.0"
-
-
 # rule id -> (config mutation, or None when mutated after render; render mutation; related rules that may also fire)
 CASES: dict[str, tuple] = {
     "no-privileged-containers": (lambda c: c.update(gpu={"driver": {"namespace": "gpu-system"}}), None,
-                                 {"namespaces-pod-security"}),
+                                 {"namespaces-pod-security", "no-host-paths"}),  # the driver mounts host paths
     "no-host-paths": (model_extra({"decode": {"volumes": [{"name": "host", "hostPath": {"path": "/var/lib"}}]}}), None, set()),
     "images-pinned": (extra_objects(pod("Pod", image="busybox")), None, set()),
     "model-server-resources": (lambda c: None, "model-server-resources", set()),  # built below from the render
@@ -127,10 +128,13 @@ CASES: dict[str, tuple] = {
                        None, set()),
     "data-pvc-protected": (None, after_render("kubernetes:core/v1:PersistentVolumeClaim", _unprotect), set()),
     "rwo-same-node": (model_extra({"decode": {"extraConfig": {"affinity": None}}}), None, set()),
-    "charts-pinned": (None, after_render("kubernetes:helm.sh/v4:Chart", _unpin_chart), set()),
-    "epp-metric-names": (None, after_render("kubernetes:helm.sh/v4:Chart", _v1_kv_metric, POOL_RELEASE), set()),
-    "epp-flags-render-safely": (None, after_render("kubernetes:helm.sh/v4:Chart", _boolean_flag, POOL_RELEASE), set()),
-    "versions-in-guard-table": (scheduling_extra({"inferenceExtension": {"image": {"tag": "v1.1.0"}}}), None, set()),
+    "epp-metric-names": (None, after_render(EPP, _v1_kv_metric, EPP_NAME), set()),
+    # A real config: inferencepool chart v1.1.0 renders its own `--tracing false` as two args (REFERENCE section 2).
+    "epp-flags-render-safely": (lambda c: c.update(scheduling={
+        "chartVersion": "v1.1.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"}), None, set()),
+    "versions-in-guard-table": (None, after_render("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+                                                   _gateway_api_1_5, "gateway-gateway-api-crds:httproutes.gateway.networking.k8s.io"),
+                                set()),
     "model-server-shm": (model_extra({"decode": {"volumes": []}}), None, set()),
     "startup-probe-budget": (lambda c: c["models"][0].update(startupTimeoutSeconds=120), None, set()),
     "loader-ignore-existing": (None, after_render("kubernetes:batch/v1:Job", _loader_flags), set()),
@@ -163,12 +167,25 @@ def test_there_are_at_least_20_rules_each_with_a_case():
         assert (rule.resource_check is None) != (rule.stack_check is None)
 
 
-def test_homelab_passes_every_rule_and_the_table_lists_each(homelab_render, capsys):
-    assert fired(homelab_render) == {}
+# Advisory findings on the homelab that are real: neither chart offers a pod securityContext value for these.
+HOMELAB_ADVISORIES = {
+    ("run-as-non-root", "ds-r1-llama-8b-release:llm-d/ds-r1-llama-8b-decode"),
+    ("run-as-non-root", "ds-r1-llama-8b-pool-release:llm-d/ds-r1-llama-8b-pool-epp"),
+}
+
+
+def test_homelab_passes_every_mandatory_rule_and_the_table_lists_each(homelab_render, capsys):
+    found = {(rule.id, v.urn.split("::")[-1]) for rule, level, v in violations(homelab_render)}
+    assert found == HOMELAB_ADVISORIES
+    assert fired(homelab_render) == {"run-as-non-root": "advisory"}
     assert run_checks(homelab_render) == 0
     lines = capsys.readouterr().out.splitlines()
     for rule in ALL_RULES:
-        assert any(line.split(" | ")[0].strip() == rule.id and line.endswith("| ok") for line in lines), rule.id
+        expected = "2 violation(s)" if rule.id == "run-as-non-root" else "ok"
+        row = [line for line in lines if line.split(" | ")[0].strip() == rule.id]
+        assert row and row[0].split(" | ")[2].startswith(expected), (rule.id, row)
+    for check in CONFIG_CHECKS:
+        assert any(line.startswith(f"config:{check.id} ") and line.endswith("| ok") for line in lines), check.id
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
@@ -179,6 +196,38 @@ def test_rule_catches_its_violation_and_no_unrelated_mandatory_rule_fires(rule_i
     related = CASES[rule_id][2]
     unrelated = {r for r, level in found.items() if level == "mandatory" and r != rule_id and r not in related}
     assert unrelated == set()
+
+
+def test_rules_never_read_chart_inputs(homelab_render):
+    """A Chart has no inputs in a real preview: blanking what the program passed to each Chart changes nothing."""
+    blanked = copy.deepcopy(homelab_render)
+    for r in blanked.resources:
+        if r.program_inputs is not None:
+            assert r.inputs == {}
+            r.program_inputs = {"chart": "x", "version": "", "values": {}}
+    assert [(a.id, v) for a, _, v in violations(blanked)] == [(a.id, v) for a, _, v in violations(homelab_render)]
+
+
+def _unpin(r):
+    r.program_inputs["version"] = ">=0.11.0"
+
+
+@pytest.mark.parametrize("check_id, mutate", [
+    ("charts-pinned", lambda res: _unpin(next(r for r in res if r.name == "gpu-driver"))),
+    ("charts-pinned", lambda res: next(r for r in res if r.name == "gateway-gateway-api-crds").program_inputs.update(
+        file="https://github.com/kubernetes-sigs/gateway-api/releases/latest/download/standard-install.yaml")),
+    ("kgateway-2.1-with-pools", lambda res: next(r for r in res if r.name == "gateway-kgateway-controller")
+     .program_inputs.update(version="v2.2.0")),
+    ("epp-matches-pool-chart", lambda res: next(r for r in res if r.name == POOL_RELEASE)
+     .program_inputs["values"]["inferenceExtension"]["image"].update(tag="v1.1.0")),
+])
+def test_config_checks_catch_what_only_the_program_knows(homelab_render, check_id, mutate, capsys):
+    assert config_violations(homelab_render) == []
+    result = copy.deepcopy(homelab_render)
+    mutate(result.resources)
+    assert {c.id for c, _, _ in config_violations(result)} == {check_id}
+    assert run_checks(result) == 1
+    assert f"config:{check_id}" in capsys.readouterr().out
 
 
 def test_check_exits_1_on_a_mandatory_violation_and_0_when_overridden(render, homelab, capsys):
@@ -198,39 +247,77 @@ def test_rule_config_is_overridable(render, homelab):
     assert "route-timeouts" in fired(result, {"route-timeouts": {"minimum": "10m"}})
 
 
-def test_crossguard_policies_reach_the_offline_verdicts(render, homelab):
-    """The CrossGuard adapters call the same rule functions: same violations for the same resources."""
+def crossguard_verdicts(result) -> dict[str, list[tuple[str, str]]]:
+    """Run the CrossGuard policies as `pulumi preview --policy-pack policies` would, with the engine's shapes:
+    per-resource checks get each resource's inputs (a Chart or ConfigFile: `{}`, each rendered child: its object);
+    stack checks get outputs (a Chart's only output is `resources`, the URNs of its children)."""
     from pulumi_policy import (PolicyResource, PolicyResourceOptions, ResourceValidationArgs,
-                               ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+                               ResourceValidationPolicy, StackValidationArgs)
     from pulumi_policy.policy import PolicyCustomTimeouts
 
+    from llmd_stack.charts import RENDERED_TYPES
     from policies.rules import pulumi_policies
-
-    homelab["cluster"]["networkPolicies"] = False
-    homelab["models"][0]["route"]["timeouts"] = {"request": "30s", "backendRequest": "30s"}
-    result = render(homelab)
-    policies = {p.name: p for p in pulumi_policies()}
-    assert set(policies) == {rule.id for rule in ALL_RULES}
 
     def opts(protect):
         return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
-    reported: dict[str, list[str]] = {}
-    resources = [r for r in result.resources]
-    for name, policy in policies.items():
+    children: dict[str, list[str]] = {}
+    for r in result.resources:
+        if r.rendered_by:
+            children.setdefault(r.rendered_by, []).append(r.urn)
+    inputs = {r.urn: ({} if r.type in RENDERED_TYPES else r.inputs) for r in result.resources}
+    outputs = {r.urn: ({"resources": children.get(r.urn, [])} if r.type in RENDERED_TYPES else r.inputs)
+               for r in result.resources}
+    reported: dict[str, list[tuple[str, str]]] = {}
+    for policy in pulumi_policies():
+        def report(message, urn=None, name=policy.name, subject=None):
+            reported.setdefault(name, []).append((urn or subject or "(stack)", message))
+
         if isinstance(policy, ResourceValidationPolicy):
-            for r in resources:
-                args = ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, opts(r.protect), None, {})
-                policy.validate(args, lambda message, urn=None, name=name: reported.setdefault(name, []).append(message))
+            for r in result.resources:
+                args = ResourceValidationArgs(r.type, inputs[r.urn], r.urn, r.name, opts(r.protect), None, {})
+                policy.validate(args, lambda message, urn=None, subject=r.urn, name=policy.name:
+                                reported.setdefault(name, []).append((subject, message)))
         else:
-            stack = [PolicyResource(r.type, r.inputs, r.urn, r.name, opts(r.protect), None, None, [], {}) for r in resources]
-            policy.validate(StackValidationArgs(stack, {}),
-                            lambda message, urn=None, name=name: reported.setdefault(name, []).append(message))
-    offline = {}
+            stack = [PolicyResource(r.type, outputs[r.urn], r.urn, r.name, opts(r.protect), None, None, [], {})
+                     for r in result.resources]
+            policy.validate(StackValidationArgs(stack, {}), report)
+    return reported
+
+
+def offline_verdicts(result) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
     for rule, _, violation in evaluate(resources_of(result)):
-        offline.setdefault(rule.id, []).append(f"{violation.message}. Fix: {rule.fix}")
-    assert reported == offline
-    assert set(reported) == {"network-isolation", "route-timeouts"}
+        found.setdefault(rule.id, []).append((violation.urn or "(stack)", f"{violation.message}. Fix: {rule.fix}"))
+    return found
+
+
+def test_crossguard_sees_charts_without_inputs_and_their_rendered_children(homelab_render):
+    charts = [r for r in homelab_render.resources if r.program_inputs is not None]
+    assert charts and all(r.inputs == {} for r in charts)
+    rendered = [r for r in homelab_render.resources if r.rendered_by]
+    assert {r.inputs["kind"] for r in rendered} >= {"Deployment", "InferencePool", "DaemonSet", "DeviceClass",
+                                                     "ResourceClaimTemplate", "CustomResourceDefinition"}
+
+
+@pytest.mark.parametrize("case", ["homelab", "sim", "violations"])
+def test_crossguard_policies_reach_the_offline_verdicts(case, render, homelab):
+    """Under the real engine's shapes the CrossGuard adapters report exactly what `check` reports."""
+    from test_stacks import rendered
+
+    if case == "violations":
+        homelab["cluster"]["networkPolicies"] = False
+        homelab["models"][0]["route"]["timeouts"] = {"request": "30s", "backendRequest": "30s"}
+        result = render(homelab)
+    else:
+        result = rendered(case)
+    reported = crossguard_verdicts(result)
+    assert reported == offline_verdicts(result)
+    mandatory = {rule.id for rule in ALL_RULES if rule.level == "mandatory"}
+    if case == "violations":
+        assert set(reported) & mandatory == {"network-isolation", "route-timeouts"}
+    else:
+        assert set(reported) & mandatory == set(), reported
 
 
 def test_rules_run_on_plain_data():

@@ -24,15 +24,24 @@ def test_every_cross_reference_of_the_request_path_resolves(homelab_render):
     assert (parent["kind"], parent["name"], parent["namespace"]) == (
         "Gateway", gateway["metadata"]["name"], gateway["metadata"]["namespace"])
     backend = route["spec"]["rules"][0]["backendRefs"][0]
-    pool_release = homelab_render.one(CHART, POOL)
     assert (backend["group"], backend["kind"]) == ("inference.networking.k8s.io", "InferencePool")
-    assert backend["name"] == pool_release.inputs["name"]  # the chart names the pool after the release
-    pool = chart_values(homelab_render, POOL)["inferencePool"]
-    model = chart_values(homelab_render, MODEL)
-    pod_labels = {**model["modelArtifacts"]["labels"], "llm-d.ai/role": "decode"}  # what the chart puts on pods
-    assert pool["modelServers"]["matchLabels"] == pod_labels
-    assert pool["targetPorts"] == [{"number": model["decode"]["containers"][0]["ports"][0]["containerPort"]}]
-    assert pool["apiVersion"] == "inference.networking.k8s.io/v1" and "targetPortNumber" not in pool
+    # The objects the charts render: the InferencePool the route names, the decode pods it selects, the EPP.
+    pool = by_name(homelab_render, "InferencePool", backend["name"])
+    assert pool["apiVersion"] == "inference.networking.k8s.io/v1"
+    assert pool["metadata"]["namespace"] == route["metadata"]["namespace"]
+    decode = by_name(homelab_render, "Deployment", "ds-r1-llama-8b-decode")
+    pod = decode["spec"]["template"]
+    assert pool["spec"]["selector"]["matchLabels"] == pod["metadata"]["labels"]
+    assert pod["metadata"]["labels"]["llm-d.ai/role"] == "decode"
+    vllm_ports = [p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]]
+    assert pool["spec"]["targetPorts"] == [{"number": 8000}] and vllm_ports == [8000]
+    picker = pool["spec"]["endpointPickerRef"]
+    service = by_name(homelab_render, "Service", picker["name"])
+    assert picker["port"]["number"] in [p["port"] for p in service["spec"]["ports"]]
+    epp = by_name(homelab_render, "Deployment", picker["name"])
+    assert service["spec"]["selector"].items() <= epp["spec"]["template"]["metadata"]["labels"].items()
+    epp_ports = [p["containerPort"] for p in epp["spec"]["template"]["spec"]["containers"][0]["ports"]]
+    assert picker["port"]["number"] in epp_ports
 
 
 def test_gateway_listens_on_80_for_the_stack_namespace_with_the_kgateway_class(homelab_render):
@@ -54,10 +63,14 @@ def test_kgateway_charts_are_pinned_with_the_inference_extension(homelab_render)
     crds = homelab_render.one(CHART, "gateway-kgateway-crds")
     controller = homelab_render.one(CHART, "gateway-kgateway-controller")
     for chart in (crds, controller):
-        assert chart.inputs["version"] == "v2.1.2" and chart.inputs["chart"].startswith("oci://cr.kgateway.dev/")
-    assert controller.inputs["values"] == {"inferenceExtension": {"enabled": True}}
+        assert chart.declared["version"] == "v2.1.2" and chart.declared["chart"].startswith("oci://cr.kgateway.dev/")
+    assert controller.declared["values"] == {"inferenceExtension": {"enabled": True}}
     api_crds = homelab_render.one("kubernetes:yaml/v2:ConfigFile", "gateway-gateway-api-crds")
-    assert "/v1.4.0/standard-install.yaml" in api_crds.inputs["file"]
+    assert "/v1.4.0/standard-install.yaml" in api_crds.declared["file"]
+    # The CRDs the cluster gets carry their bundle version.
+    bundles = {c["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"]
+               for c in objects(homelab_render, "CustomResourceDefinition") if c["spec"]["group"] == "gateway.networking.k8s.io"}
+    assert bundles == {"v1.4.0"}
 
 
 def test_order_crds_then_controllers_then_custom_resources(homelab_render):
@@ -74,7 +87,10 @@ def test_order_crds_then_controllers_then_custom_resources(homelab_render):
 
 def test_gaie_crds_follow_the_pool_chart_version(homelab_render):
     manifests = homelab_render.one("kubernetes:yaml/v2:ConfigFile", "inference-extension-crds-manifests")
-    assert manifests.inputs["file"].endswith("/v1.2.1/manifests.yaml")
+    assert manifests.declared["file"].endswith("/v1.2.1/manifests.yaml")
+    kinds = {c["spec"]["names"]["kind"] for c in objects(homelab_render, "CustomResourceDefinition")
+             if c["spec"]["group"] == "inference.networking.k8s.io"}
+    assert kinds == {"InferencePool"}
 
 
 def test_epp_is_pinned_with_provider_none_and_string_flags_only(homelab_render):
@@ -83,10 +99,26 @@ def test_epp_is_pinned_with_provider_none_and_string_flags_only(homelab_render):
     assert values["provider"] == {"name": "none"}
     assert epp["image"] == {"hub": "registry.k8s.io/gateway-api-inference-extension", "name": "epp",
                             "tag": "v1.2.1", "pullPolicy": "IfNotPresent"}
-    assert homelab_render.one(CHART, POOL).inputs["version"] == "v1.2.1"
+    assert homelab_render.one(CHART, POOL).declared["version"] == "v1.2.1"
     assert isinstance(epp["flags"], dict)  # chart v1.2 takes flags as a map
     for value in epp["flags"].values():
         assert isinstance(value, str) and value.lower() not in ("true", "false")
+
+
+@pytest.mark.parametrize("engine, generation", [
+    ({"kind": "ipex-llm"}, "v0"),
+    ({"kind": "vllm", "image": "intel/vllm:0.12.0-xpu"}, "v1"),
+])
+def test_rendered_epp_reads_the_metric_names_of_the_engine_generation(render, homelab, engine, generation):
+    homelab["models"][0]["engine"] = engine
+    epp = by_name(render(homelab), "Deployment", "ds-r1-llama-8b-pool-epp")
+    args = epp["spec"]["template"]["spec"]["containers"][0]["args"]
+    kv = args[args.index("--kv-cache-usage-percentage-metric") + 1]
+    queued = args[args.index("--total-queued-requests-metric") + 1]
+    assert {kv, queued} <= VLLM_METRICS[generation]
+    assert kv == {"v0": "vllm:gpu_cache_usage_perc", "v1": "vllm:kv_cache_usage_perc"}[generation]
+    # v1.2.1 renders the chart's own booleans as one arg each.
+    assert "--tracing=false" in args and "false" not in args
 
 
 def test_chart_v1_1_takes_flags_as_a_list(render, homelab):

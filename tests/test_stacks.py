@@ -42,7 +42,7 @@ def test_every_stack_file_renders_and_passes_the_mandatory_policies(stack):
 
 
 def request_path_problems(result: RenderResult, models: list[dict]) -> list[str]:
-    """Route -> pool -> model pods, checked by reference for every model; [] when everything resolves."""
+    """Route -> InferencePool -> model pods, checked on the objects the cluster gets; [] when everything resolves."""
     problems: list[str] = []
     gateways = objects(result, "Gateway")
     if len(gateways) != 1:
@@ -51,15 +51,19 @@ def request_path_problems(result: RenderResult, models: list[dict]) -> list[str]
     routes = objects(result, "HTTPRoute")
     for model in models:
         name = model["name"]
-        pool_release = result.one(CHART, f"{name}-pool-release")
-        pool = chart_values(result, f"{name}-pool-release")["inferencePool"]
-        values = chart_values(result, f"{name}-release")
-        pod_labels = {**values["modelArtifacts"]["labels"], "llm-d.ai/role": "decode"}  # what the chart puts on pods
-        port = values["decode"]["containers"][0]["ports"][0]["containerPort"]
+        pool_name = result.one(CHART, f"{name}-pool-release").declared["name"]
+        pools = [p for p in objects(result, "InferencePool") if p["metadata"]["name"] == pool_name]
+        decodes = [d for d in objects(result, "Deployment") if d["metadata"]["name"] == f"{name}-decode"]
+        if len(pools) != 1 or len(decodes) != 1:
+            problems.append(f"{name}: {len(pools)} InferencePool(s) and {len(decodes)} decode Deployment(s) rendered")
+            continue
+        pool, pod = pools[0], decodes[0]["spec"]["template"]
+        pod_labels = pod["metadata"]["labels"]
+        port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
         exported = result.outputs["models"][name]
-        to_pool = [r for r in routes if r["spec"]["rules"][0]["backendRefs"][0]["name"] == pool_release.inputs["name"]]
+        to_pool = [r for r in routes if r["spec"]["rules"][0]["backendRefs"][0]["name"] == pool_name]
         if len(to_pool) != 1:
-            problems.append(f"{name}: {len(to_pool)} routes to pool {pool_release.inputs['name']!r}, expected 1")
+            problems.append(f"{name}: {len(to_pool)} routes to pool {pool_name!r}, expected 1")
             continue
         route = to_pool[0]
         backend = route["spec"]["rules"][0]["backendRefs"][0]
@@ -68,12 +72,13 @@ def request_path_problems(result: RenderResult, models: list[dict]) -> list[str]
         parent = route["spec"]["parentRefs"][0]
         if (parent["name"], parent["namespace"]) != (gateway["name"], gateway["namespace"]):
             problems.append(f"{name}: route parent {parent} is not the Gateway {gateway['namespace']}/{gateway['name']}")
-        if route["metadata"]["namespace"] != pool_release.inputs["namespace"]:
+        if route["metadata"]["namespace"] != pool["metadata"]["namespace"]:
             problems.append(f"{name}: route and pool are in different namespaces")
-        if pool["modelServers"]["matchLabels"] != pod_labels or pod_labels != exported["podLabels"]:
-            problems.append(f"{name}: pool selects {pool['modelServers']['matchLabels']}, model pods carry {pod_labels}")
-        if pool["targetPorts"] != [{"number": port}] or port != exported["port"]:
-            problems.append(f"{name}: pool targets {pool['targetPorts']}, vLLM listens on {port}")
+        selector = pool["spec"]["selector"]["matchLabels"]
+        if selector != pod_labels or pod_labels != exported["podLabels"]:
+            problems.append(f"{name}: pool selects {selector}, model pods carry {pod_labels}")
+        if pool["spec"]["targetPorts"] != [{"number": port}] or port != exported["port"]:
+            problems.append(f"{name}: pool targets {pool['spec']['targetPorts']}, vLLM listens on {port}")
     return problems
 
 
@@ -100,9 +105,7 @@ def test_sim_routes_requests_like_homelab():
     assert [o["spec"] for o in objects(sim, "HTTPRoute")] == [o["spec"] for o in objects(homelab, "HTTPRoute")]
     listener = [{k: o["spec"][k] for k in ("gatewayClassName", "listeners")} for o in objects(sim, "Gateway")]
     assert listener == [{k: o["spec"][k] for k in ("gatewayClassName", "listeners")} for o in objects(homelab, "Gateway")]
-    home_pool = chart_values(homelab, "ds-r1-llama-8b-pool-release")["inferencePool"]
-    sim_pool = chart_values(sim, "ds-r1-llama-8b-pool-release")["inferencePool"]
-    assert sim_pool == home_pool
+    assert [o["spec"] for o in objects(sim, "InferencePool")] == [o["spec"] for o in objects(homelab, "InferencePool")]
 
 
 # --- the GPU-less environment ---------------------------------------------------------------------------------------
@@ -115,8 +118,14 @@ def test_sim_serves_the_simulator_without_gpu_claims():
     assert container["image"] == ENGINE_DEFAULT_IMAGES["sim"]
     assert container["mountModelVolume"] is False
     assert values["decode"]["replicas"] == 2
-    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                      "limits": {"cpu": "500m", "memory": "512Mi"}}
+    # What the cluster gets: two simulator pods with no GPU claim and no model volume.
+    (decode,) = [d for d in objects(rendered("sim"), "Deployment") if d["metadata"]["name"] == "ds-r1-llama-8b-decode"]
+    spec = decode["spec"]["template"]["spec"]
+    assert decode["spec"]["replicas"] == 2 and "resourceClaims" not in spec
+    assert spec["containers"][0]["image"] == ENGINE_DEFAULT_IMAGES["sim"]
+    assert not [v for v in spec.get("volumes", []) if "persistentVolumeClaim" in v]
+    assert spec["containers"][0]["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                                  "limits": {"cpu": "500m", "memory": "512Mi"}}
 
 
 def test_sim_has_no_gpu_driver_exporter_model_volume_or_loader():

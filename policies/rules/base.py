@@ -32,9 +32,13 @@ class Rule:
     resource_check: Callable[[Res, Mapping[str, Any]], list[str]] | None = None
     stack_check: Callable[[list[Res], Mapping[str, Any]], list[Violation]] | None = None
     config: Mapping[str, Any] = field(default_factory=dict)  # defaults; overridable through policy config
+    # Judges every object whatever its origin: an unrendered chart's objects leave it not verified offline.
+    any_object: bool = False
 
 
-# --- helpers over Kubernetes objects and chart values ---------------------------------------------------------------
+# --- helpers over Kubernetes objects ----------------------------------------------------------------------------------
+# Rules judge objects, never a Chart's inputs: in a real preview a Chart/ConfigFile has no inputs and CrossGuard sees
+# each rendered object as a resource of its own (REFERENCE section 5). The offline render registers the same shapes.
 
 WORKLOAD_POD_SPEC = {
     "Pod": ("spec",),
@@ -45,6 +49,7 @@ WORKLOAD_POD_SPEC = {
     "Job": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
+ROLE_LABEL = "llm-d.ai/role"  # modelservice labels every model-server pod with its role (decode/prefill)
 
 
 def dig(value: Any, *path: str) -> Any:
@@ -55,65 +60,114 @@ def dig(value: Any, *path: str) -> Any:
     return value
 
 
-def is_chart(res: Res, name: str) -> bool:
-    return res.type.startswith("kubernetes:helm.sh/") and str(res.props.get("chart", "")).rstrip("/").endswith(name)
+def is_object(res: Res) -> bool:
+    return res.type.startswith("kubernetes:") and isinstance(res.props.get("kind"), str)
 
 
-def chart_values(res: Res) -> Mapping[str, Any]:
-    values = res.props.get("values")
-    return values if isinstance(values, Mapping) else {}
+def kind_of(res: Res) -> str:
+    return str(res.props.get("kind")) if is_object(res) else ""
 
 
-def k8s_objects(res: Res) -> Iterator[Mapping[str, Any]]:
-    """Objects a resource declares: itself when it is a Kubernetes object, and a chart's `extraObjects`."""
-    if res.type.startswith("kubernetes:") and isinstance(res.props.get("kind"), str):
-        yield res.props
-    for obj in chart_values(res).get("extraObjects", []) or []:
-        if isinstance(obj, Mapping):
-            yield obj
+def name_of(res: Res) -> str:
+    return str(dig(res.props, "metadata", "name") or "")
+
+
+def resource_namespace(res: Res) -> str:
+    return str(dig(res.props, "metadata", "namespace") or "")
+
+
+def of_kind(resources: list[Res], kind: str) -> list[Res]:
+    return [r for r in resources if kind_of(r) == kind]
+
+
+def pod_spec(res: Res) -> Mapping[str, Any] | None:
+    path = WORKLOAD_POD_SPEC.get(kind_of(res))
+    spec = dig(res.props, *path) if path else None
+    return spec if isinstance(spec, Mapping) else None
+
+
+def pod_labels(res: Res) -> dict[str, str]:
+    """Labels of the pods a workload runs (its template's; a Pod's own)."""
+    path = ("metadata", "labels") if kind_of(res) == "Pod" else ("spec", "template", "metadata", "labels")
+    if kind_of(res) == "CronJob":
+        path = ("spec", "jobTemplate", "spec", "template", "metadata", "labels")
+    labels = dig(res.props, *path) or {}
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
 
 
 def pod_specs(res: Res) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(namespace, pod spec) of every pod the resource runs: workloads, and modelservice roles."""
-    for obj in k8s_objects(res):
-        path = WORKLOAD_POD_SPEC.get(str(obj.get("kind")))
-        spec = dig(obj, *path) if path else None
-        if isinstance(spec, Mapping):
-            yield str(dig(obj, "metadata", "namespace") or res.props.get("namespace") or ""), spec
-    if is_chart(res, "llm-d-modelservice"):
-        values = chart_values(res)
-        for role in ("decode", "prefill"):
-            role_values = values.get(role)
-            if isinstance(role_values, Mapping) and role_values.get("create", True) and role_values.get("containers"):
-                yield str(res.props.get("namespace") or ""), {
-                    "containers": role_values.get("containers") or [],
-                    "initContainers": role_values.get("initContainers") or [],
-                    "volumes": role_values.get("volumes") or [],
-                    "securityContext": role_values.get("podSecurityContext") or {},
-                }
+    """(namespace, pod spec) of the pods a workload object runs."""
+    spec = pod_spec(res)
+    if spec is not None:
+        yield resource_namespace(res), spec
 
 
-def containers(pod_spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     for key in ("initContainers", "containers"):
-        for container in pod_spec.get(key) or []:
+        for container in spec.get(key) or []:
             if isinstance(container, Mapping):
                 yield container
 
 
-def resource_namespace(res: Res) -> str:
-    return str(dig(res.props, "metadata", "namespace") or res.props.get("namespace") or "")
+def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A non-empty matchLabels-style selector that the labels satisfy."""
+    return bool(selector) and all(labels.get(str(k)) == str(v) for k, v in (selector or {}).items())
 
 
-def modelservice_pod_labels(res: Res) -> dict[str, str]:
-    """Labels the modelservice chart puts on decode pods: `modelArtifacts.labels` + `llm-d.ai/role: decode`."""
-    labels = dig(chart_values(res), "modelArtifacts", "labels") or {}
-    return {**{str(k): str(v) for k, v in labels.items()}, "llm-d.ai/role": "decode"}
+def workloads_selected(resources: list[Res], namespace: str, selector: Mapping[str, Any] | None) -> list[Res]:
+    return [r for r in resources if pod_spec(r) is not None and resource_namespace(r) == namespace
+            and selects(selector, pod_labels(r))]
 
 
-def decode_container(res: Res) -> Mapping[str, Any]:
-    found = dig(chart_values(res), "decode", "containers") or [{}]
+def is_model_server(res: Res) -> bool:
+    """A workload whose pods are model servers (modelservice's role label)."""
+    return pod_spec(res) is not None and ROLE_LABEL in pod_labels(res)
+
+
+def model_servers(resources: list[Res]) -> list[Res]:
+    return [r for r in resources if is_model_server(r)]
+
+
+def main_container(res: Res) -> Mapping[str, Any]:
+    """The first app container of a workload (modelservice puts vLLM first)."""
+    found = (pod_spec(res) or {}).get("containers") or [{}]
     return found[0] if isinstance(found[0], Mapping) else {}
 
 
 def command_line(container: Mapping[str, Any]) -> str:
     return " ".join(str(x) for x in [*(container.get("command") or []), *(container.get("args") or [])])
+
+
+def flags(container: Mapping[str, Any]) -> dict[str, str]:
+    """Go-style flags of a container's args: `--name=value`, `--name value`, or a bare `--name` (true)."""
+    args = [str(a) for a in container.get("args") or []]
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-"):
+            name = arg.lstrip("-")
+            if "=" in name:
+                name, value = name.split("=", 1)
+            elif i + 1 < len(args) and not args[i + 1].startswith("-"):
+                value, i = args[i + 1], i + 1
+            else:
+                value = "true"
+            found[name] = value
+        i += 1
+    return found
+
+
+def endpoint_pickers(pool: Res, resources: list[Res]) -> list[Res]:
+    """The workloads behind a pool's endpointPickerRef (its Service's selector)."""
+    namespace = resource_namespace(pool)
+    service_name = dig(pool.props, "spec", "endpointPickerRef", "name")
+    for service in of_kind(resources, "Service"):
+        if resource_namespace(service) == namespace and name_of(service) == service_name:
+            return workloads_selected(resources, namespace, dig(service.props, "spec", "selector"))
+    return []
+
+
+def chart_label(res: Res) -> str:
+    """The `helm.sh/chart` label Helm charts put on what they render (`<chart>-<version>`), or ''."""
+    return str((dig(res.props, "metadata", "labels") or {}).get("helm.sh/chart") or "")

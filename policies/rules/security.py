@@ -9,12 +9,16 @@ from .base import (
     Res,
     Rule,
     Violation,
-    chart_values,
     containers,
     dig,
-    is_chart,
-    k8s_objects,
-    modelservice_pod_labels,
+    endpoint_pickers,
+    is_model_server,
+    kind_of,
+    model_servers,
+    name_of,
+    of_kind,
+    pod_labels,
+    pod_spec,
     pod_specs,
     resource_namespace,
 )
@@ -33,9 +37,6 @@ def _privileged(res: Res, config: Mapping[str, Any]) -> list[str]:
         for c in containers(spec):
             if dig(c, "securityContext", "privileged") is True:
                 found.append(f"container {c.get('name')!r} in namespace {namespace!r} is privileged")
-    if is_chart(res, "intel-gpu-resource-driver-chart") and resource_namespace(res) not in allowed:
-        if dig(chart_values(res), "kubeletPlugin", "privileged") is True:
-            found.append(f"the GPU driver's privileged plugin runs in namespace {resource_namespace(res)!r}")
     return found
 
 
@@ -51,13 +52,8 @@ def _host_paths(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 
 def images(res: Res) -> list[str]:
-    """Every image a resource deploys: pod specs, and the image values of the charts this program uses."""
-    found = [str(c.get("image")) for _, spec in pod_specs(res) for c in containers(spec) if c.get("image")]
-    if is_chart(res, "/inferencepool"):
-        image = dig(chart_values(res), "inferenceExtension", "image") or {}
-        if image:
-            found.append(f"{image.get('hub')}/{image.get('name')}:{image.get('tag', '')}")
-    return found
+    """Every image a workload object runs."""
+    return [str(c.get("image")) for _, spec in pod_specs(res) for c in containers(spec) if c.get("image")]
 
 
 def _images_pinned(res: Res, config: Mapping[str, Any]) -> list[str]:
@@ -79,16 +75,9 @@ def _has_requests_and_limits(container: Mapping[str, Any]) -> list[str]:
 
 
 def _model_server_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
-    if not is_chart(res, "llm-d-modelservice"):
+    if not is_model_server(res):
         return []
-    values = chart_values(res)
-    return [
-        problem
-        for role in ("decode", "prefill")
-        if dig(values, role, "create") is not False
-        for c in dig(values, role, "containers") or []
-        for problem in _has_requests_and_limits(c)
-    ]
+    return [problem for c in (pod_spec(res) or {}).get("containers") or [] for problem in _has_requests_and_limits(c)]
 
 
 def _loader_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
@@ -100,17 +89,12 @@ def _loader_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
 def _non_root(res: Res, config: Mapping[str, Any]) -> list[str]:
     found = []
     allowed = set(config["allowedNamespaces"])
-    for obj in k8s_objects(res):
-        if dig(obj, "metadata", "namespace") in allowed:
+    for namespace, spec in pod_specs(res):
+        if namespace in allowed:
             continue  # the driver and exporter namespaces run what needs root (XPU Manager does)
-        path = {"Job": ("spec", "template", "spec"), "Deployment": ("spec", "template", "spec"),
-                "DaemonSet": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec")}.get(str(obj.get("kind")))
-        spec = dig(obj, *path) if path else None
-        if not isinstance(spec, Mapping):
-            continue
         context = spec.get("securityContext") or {}
         if not (context.get("runAsNonRoot") is True or (context.get("runAsUser") or 0) > 0):
-            found.append(f"{obj.get('kind')} {dig(obj, 'metadata', 'name')!r} may run as root")
+            found.append(f"{kind_of(res)} {name_of(res)!r} may run as root")
     return found
 
 
@@ -125,26 +109,23 @@ def _secret_env(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 
 def _secret_configmaps(res: Res, config: Mapping[str, Any]) -> list[str]:
-    found = []
-    for obj in k8s_objects(res):
-        if obj.get("kind") != "ConfigMap":
-            continue
-        for key, value in (obj.get("data") or {}).items():
-            if _SECRET_NAME.search(str(key)) or "PRIVATE KEY-----" in str(value):
-                found.append(f"ConfigMap {dig(obj, 'metadata', 'name')!r} key {key!r} looks like secret material")
-    return found
-
-
-def _exposed_services(res: Res, config: Mapping[str, Any]) -> list[str]:
+    if kind_of(res) != "ConfigMap":
+        return []
     return [
-        f"Service {dig(obj, 'metadata', 'name')!r} is of type {dig(obj, 'spec', 'type')}"
-        for obj in k8s_objects(res)
-        if obj.get("kind") == "Service" and dig(obj, "spec", "type") in ("LoadBalancer", "NodePort")
+        f"ConfigMap {name_of(res)!r} key {key!r} looks like secret material"
+        for key, value in (res.props.get("data") or {}).items()
+        if _SECRET_NAME.search(str(key)) or "PRIVATE KEY-----" in str(value)
     ]
 
 
+def _exposed_services(res: Res, config: Mapping[str, Any]) -> list[str]:
+    if kind_of(res) != "Service" or dig(res.props, "spec", "type") not in ("LoadBalancer", "NodePort"):
+        return []
+    return [f"Service {name_of(res)!r} is of type {dig(res.props, 'spec', 'type')}"]
+
+
 def _namespace_pod_security(res: Res, config: Mapping[str, Any]) -> list[str]:
-    if res.props.get("kind") != "Namespace":
+    if kind_of(res) != "Namespace":
         return []
     labels = dig(res.props, "metadata", "labels") or {}
     level = labels.get("pod-security.kubernetes.io/enforce")
@@ -178,46 +159,41 @@ def _isolated(labels: Mapping[str, str], namespace: str, policies: list[tuple[st
 
 
 def _network_isolation(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
-    policies = [(resource_namespace(r), obj) for r in resources for obj in k8s_objects(r) if obj.get("kind") == "NetworkPolicy"]
-    found = []
-    for r in resources:
-        if is_chart(r, "llm-d-modelservice"):
-            targets = [("model pods", modelservice_pod_labels(r))]
-        elif is_chart(r, "/inferencepool"):
-            targets = [("EPP pods", {"inferencepool": f"{r.props.get('name') or r.name}-epp"})]
-        else:
-            continue
-        for what, labels in targets:
-            if not _isolated(labels, resource_namespace(r), policies):
-                found.append(Violation(r.urn, f"no ingress NetworkPolicy limits who reaches the {what} {labels}"))
-    return found
+    policies = [(resource_namespace(r), r.props) for r in of_kind(resources, "NetworkPolicy")]
+    targets = [("model pods", w) for w in model_servers(resources)]
+    targets += [("EPP pods", w) for pool in of_kind(resources, "InferencePool") for w in endpoint_pickers(pool, resources)]
+    return [
+        Violation(workload.urn, f"no ingress NetworkPolicy limits who reaches the {what} {pod_labels(workload)}")
+        for what, workload in targets
+        if not _isolated(pod_labels(workload), resource_namespace(workload), policies)
+    ]
 
 
 RULES = [
     Rule("no-privileged-containers", "No privileged containers outside the driver and GPU-exporter namespaces.",
          "mandatory", "Drop `privileged`, or run the workload in an allow-listed namespace.",
-         resource_check=_privileged, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}),
+         resource_check=_privileged, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
     Rule("no-host-paths", "No hostPath volumes outside the driver and GPU-exporter namespaces.", "mandatory",
          "Use a PVC or emptyDir; host paths are for the DRA driver and the GPU exporter only.",
-         resource_check=_host_paths, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}),
+         resource_check=_host_paths, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
     Rule("images-pinned", "Every image is pinned to a version tag (not latest) or a digest.", "mandatory",
-         "Pin the image to a release tag or @sha256 digest in the stack config.", resource_check=_images_pinned),
+         "Pin the image to a release tag or @sha256 digest in the stack config.", resource_check=_images_pinned, any_object=True),
     Rule("model-server-resources", "Model server containers have CPU and memory requests and limits.", "mandatory",
          "Set models[].resources.requests and .limits (cpu and memory).", resource_check=_model_server_resources),
     Rule("loader-resources", "Model loader Jobs have CPU and memory requests and limits.", "mandatory",
          "Give the kitops-init container CPU and memory requests and limits.", resource_check=_loader_resources),
-    Rule("run-as-non-root", "Workloads this program declares run as non-root.", "advisory",
+    Rule("run-as-non-root", "Workloads run as non-root outside the driver and GPU-exporter namespaces.", "advisory",
          "Set securityContext.runAsNonRoot (or a non-zero runAsUser) where the image allows.", resource_check=_non_root,
-         config={"allowedNamespaces": PRIVILEGED_NAMESPACES}),
+         config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
     Rule("no-secret-env-values", "No secret material in plain env values.", "mandatory",
-         "Reference a Secret with valueFrom.secretKeyRef instead of a literal value.", resource_check=_secret_env),
+         "Reference a Secret with valueFrom.secretKeyRef instead of a literal value.", resource_check=_secret_env, any_object=True),
     Rule("no-secrets-in-configmaps", "No secret material in ConfigMaps.", "mandatory",
-         "Move the value to a Secret built from Pulumi secret config.", resource_check=_secret_configmaps),
+         "Move the value to a Secret built from Pulumi secret config.", resource_check=_secret_configmaps, any_object=True),
     Rule("only-gateway-exposed", "Only the gateway is exposed outside the cluster (no other LoadBalancer/NodePort).",
-         "mandatory", "Use a ClusterIP Service and route through the Gateway.", resource_check=_exposed_services),
+         "mandatory", "Use a ClusterIP Service and route through the Gateway.", resource_check=_exposed_services, any_object=True),
     Rule("namespaces-pod-security", "Every namespace enforces a Pod Security level; `privileged` only where allowed.",
          "mandatory", "Label the namespace pod-security.kubernetes.io/enforce (baseline or restricted).",
-         resource_check=_namespace_pod_security, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}),
+         resource_check=_namespace_pod_security, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
          stack_check=_network_isolation),

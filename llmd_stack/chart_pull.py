@@ -1,0 +1,120 @@
+"""`python -m llmd_stack charts pull`: fill the chart cache with every pinned chart and remote YAML file the stacks
+use, so that renders never touch the network. Helm pulls charts (OCI or HTTP repositories); files come over HTTPS."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .charts import CHART_TYPE, CONFIG_FILE_TYPE, ChartCache, archive_name, is_url, url_path
+from .config import ConfigError
+from .offline import render_stack
+from .stackfile import stack_names
+
+TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A chart (`chart`, `version`, `repo`) or a remote file (`chart` is its URL, no version)."""
+
+    chart: str
+    version: str = ""
+    repo: str = ""
+
+    @property
+    def is_file(self) -> bool:
+        return not self.version
+
+    @property
+    def cache_path(self) -> Path:
+        return url_path(self.chart) if self.is_file else Path(archive_name(self.chart, self.version))
+
+    @property
+    def label(self) -> str:
+        return self.chart if self.is_file else f"{self.chart} {self.version}"
+
+
+def wanted_by(project_dir: Path, stacks: list[str]) -> tuple[list[Wanted], list[str]]:
+    """What every given stack's Charts and ConfigFiles need, and the stacks whose config could not be read."""
+    found: set[Wanted] = set()
+    skipped = []
+    for stack in stacks:
+        try:
+            result = render_stack(project_dir, stack)
+        except ConfigError as exc:
+            skipped.append(f"Pulumi.{stack}.yaml: {exc.problems[0]}")
+            continue
+        for r in result.resources:
+            given = r.program_inputs or {}
+            if r.type == CHART_TYPE:
+                repo = str((given.get("repositoryOpts") or {}).get("repo") or "")
+                found.add(Wanted(str(given.get("chart")), str(given.get("version")), repo))
+            elif r.type == CONFIG_FILE_TYPE and is_url(str(given.get("file"))):
+                found.add(Wanted(str(given.get("file"))))
+    return sorted(found, key=lambda w: w.label), skipped
+
+
+def helm_pull(wanted: Wanted, destination: Path) -> Path:
+    """Helm pull into `destination`; the archive Helm wrote."""
+    import helm_python
+
+    if wanted.chart.startswith("oci://"):
+        helm_python.pull(wanted.chart, version=wanted.version, destination=destination)
+    else:
+        helm_python.pull(wanted.chart, repo_url=wanted.repo or None, version=wanted.version, destination=destination)
+    archives = sorted(destination.glob("*.tgz"))
+    if not archives:
+        raise RuntimeError("helm pull wrote no archive")
+    return archives[0]
+
+
+def https_get(url: str, destination: Path) -> Path:
+    target = destination / "file"
+    with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, target.open("wb") as out:  # noqa: S310
+        shutil.copyfileobj(response, out)
+    return target
+
+
+def pull(
+    wanted: list[Wanted],
+    cache: ChartCache,
+    *,
+    fetch_chart: Callable[[Wanted, Path], Path] = helm_pull,
+    fetch_file: Callable[[str, Path], Path] = https_get,
+) -> list[tuple[Wanted, str]]:
+    """Fetch what is not cached yet into the cache's first folder; (item, 'cached' | 'pulled' | 'failed: ...')."""
+    outcome = []
+    target_root = cache.folders[0]
+    for item in wanted:
+        if cache.find(item.cache_path):
+            outcome.append((item, "cached"))
+            continue
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                fetched = fetch_file(item.chart, Path(scratch)) if item.is_file else fetch_chart(item, Path(scratch))
+                target = target_root / item.cache_path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(fetched), target)
+            outcome.append((item, "pulled"))
+        except Exception as exc:  # noqa: BLE001 (network, registry, permissions: reported per item)
+            outcome.append((item, f"failed: {' '.join(str(exc).split())[:300]}"))
+    return outcome
+
+
+def run(project_dir: Path, stacks: list[str] | None, cache: ChartCache) -> int:
+    """Print one line per chart or file; 1 when anything could not be fetched."""
+    names = stacks or stack_names(project_dir)
+    wanted, skipped = wanted_by(project_dir, names)
+    for line in skipped:
+        print(f"skipped {line}")
+    results = pull(wanted, cache)
+    for item, status in results:
+        print(f"{status.split(':')[0]:7s} {item.label}{status[len('failed'):] if status.startswith('failed') else ''}")
+    failed = [item for item, status in results if status.startswith("failed")]
+    print(f"chart cache {cache.folders[0]}: {len(results) - len(failed)} of {len(results)} present")
+    return 1 if failed or skipped else 0
