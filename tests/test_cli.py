@@ -123,3 +123,66 @@ def test_check_exits_1_on_a_mandatory_violation_and_honours_policy_config(tmp_pa
     (project / "policy.json").write_text('{"network-isolation": "advisory"}')
     proc = run_cli("check", "--stack", "open", "--policy-config", str(project / "policy.json"), cwd=project)
     assert proc.returncode == 0 and "network-isolation | advisory" in proc.stdout
+
+
+# --- charts: rendered from the cache, opaque when missing, --strict --------------------------------------------------
+
+
+def test_render_shows_the_engines_view_and_the_programs_view_of_a_chart(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("render", "--stack", "homelab", "--out", str(out), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "resources.json").read_text())
+    charts = [r for r in doc["resources"] if r["type"] == "kubernetes:helm.sh/v4:Chart"]
+    assert charts and all(r["inputs"] == {} and r["programInputs"]["version"] for r in charts)
+    pool = next(r for r in charts if r["name"] == "ds-r1-llama-8b-pool-release")
+    children = [r for r in doc["resources"] if r["parent"] == pool["urn"]]
+    assert {r["inputs"]["kind"] for r in children} >= {"InferencePool", "Deployment", "Service", "ConfigMap"}
+    kinds = [yaml.safe_load(p.read_text())["kind"] for p in (out / "manifests").glob("*.yaml")]
+    assert {"InferencePool", "DeviceClass", "CustomResourceDefinition", "DaemonSet", "ResourceClaimTemplate"} <= set(kinds)
+    # The summary counts objects per chart and names what was not rendered.
+    assert "ds-r1-llama-8b-pool-release" in proc.stdout and "7 objects  chart inferencepool v1.2.1" in proc.stdout
+    assert "not rendered (not in the chart cache)  chart kgateway v2.1.2" in proc.stdout
+
+
+def test_a_chart_missing_from_the_cache_warns_and_strict_refuses(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("render", "--stack", "homelab", "--out", str(out), cwd=ROOT)
+    warnings = [line for line in proc.stderr.splitlines() if "not in the chart cache" in line]
+    assert len(warnings) == 2 and all("charts pull" in w and "v2.1.2" in w for w in warnings)
+    assert proc.returncode == 0
+    strict = tmp_path / "strict"
+    proc = run_cli("render", "--stack", "homelab", "--out", str(strict), "--strict", cwd=ROOT)
+    assert proc.returncode == 2 and "--strict" in proc.stderr and not strict.exists()
+    proc = run_cli("check", "--stack", "homelab", "--out", str(strict), "--strict", cwd=ROOT)
+    assert proc.returncode == 2 and not strict.exists()
+
+
+def test_check_lists_what_could_not_be_verified(tmp_path):
+    proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "out"), cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("no-privileged-containers "))
+    assert "not verified for chart kgateway v2.1.2, chart kgateway-crds v2.1.2" in row
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("pool-selects-model-service "))
+    assert row.endswith("| ok")  # judges only pools and model servers, all rendered
+    assert "config:charts-pinned" in proc.stdout
+
+
+def test_an_empty_chart_cache_renders_every_chart_opaque(tmp_path):
+    env_cache = tmp_path / "empty"
+    env_cache.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LLMD_CHART_CACHE": str(env_cache)}
+    proc = subprocess.run([sys.executable, "-m", "llmd_stack", "render", "--stack", "homelab", "--out",
+                           str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("not in the chart cache") == 7  # 5 charts and 2 remote YAML files
+
+
+def test_helm_refusing_the_values_is_exit_2_naming_the_chart(tmp_path):
+    config = homelab_stack_file()
+    config["llmd-homelab:scheduling"] = {"extraValues": {"inferencePool": {"modelServers": None}}}
+    project = project_with_stack(tmp_path, "bad", config)
+    proc = run_cli("render", "--stack", "bad", "--out", str(tmp_path / "out"), cwd=project)
+    assert proc.returncode == 2, proc.stderr
+    assert "Pulumi.bad.yaml: Helm refused ds-r1-llama-8b-pool-release: chart inferencepool v1.2.1" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()

@@ -1,0 +1,61 @@
+"""`charts pull`: what the stacks need, fetched into the cache's first folder, never twice; failures reported.
+
+The fetchers are injected: tests run without network, and the real ones (Helm pull, HTTPS) are what users run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import ROOT, SHARED_CHARTS
+
+from llmd_stack.chart_pull import Wanted, pull, wanted_by
+from llmd_stack.charts import ChartCache
+
+
+def test_every_chart_and_file_the_stacks_render_is_wanted():
+    wanted, skipped = wanted_by(ROOT, ["homelab", "sim"])
+    assert skipped == []
+    labels = {w.label for w in wanted}
+    assert {
+        "oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart 0.11.0",
+        "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool v1.2.1",
+        "llm-d-modelservice v0.4.12",
+        "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway v2.1.2",
+        "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds v2.1.2",
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml",
+        "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.2.1/manifests.yaml",
+    } == labels
+    modelservice = next(w for w in wanted if w.chart == "llm-d-modelservice")
+    assert modelservice.repo == "https://llm-d-incubation.github.io/llm-d-modelservice/"
+    assert modelservice.cache_path == Path("llm-d-modelservice-v0.4.12.tgz")
+
+
+def _fake_helm(wanted: Wanted, scratch: Path) -> Path:
+    """Stands in for the registry: serves the archive from the shared mirror, as `helm pull` would write it."""
+    source = SHARED_CHARTS / wanted.cache_path
+    if not source.exists():
+        raise RuntimeError(f"{wanted.chart}: not found")
+    return Path(shutil.copy(source, scratch / source.name))
+
+
+def _fake_https(url: str, scratch: Path) -> Path:
+    target = scratch / "file"
+    shutil.copy(SHARED_CHARTS / Wanted(url).cache_path, target)
+    return target
+
+
+def test_pull_fills_the_first_folder_skips_what_is_cached_and_reports_failures(tmp_path):
+    wanted, _ = wanted_by(ROOT, ["homelab"])
+    cache = ChartCache((tmp_path / "cache", SHARED_CHARTS))
+    outcome = dict((w.label, status) for w, status in pull(wanted, ChartCache((tmp_path / "cache",)),
+                                                             fetch_chart=_fake_helm, fetch_file=_fake_https))
+    assert outcome["llm-d-modelservice v0.4.12"] == "pulled"
+    assert outcome["oci://cr.kgateway.dev/kgateway-dev/charts/kgateway v2.1.2"].startswith("failed: ")
+    assert (tmp_path / "cache" / "llm-d-modelservice-v0.4.12.tgz").read_bytes() == (
+        SHARED_CHARTS / "llm-d-modelservice-v0.4.12.tgz").read_bytes()
+    assert (tmp_path / "cache" / "urls/github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml").is_file()
+    again = dict((w.label, s) for w, s in pull(wanted, cache, fetch_chart=_fake_helm, fetch_file=_fake_https))
+    assert again["llm-d-modelservice v0.4.12"] == "cached"
+    assert not list((tmp_path / "cache").glob("kgateway*"))
