@@ -30,5 +30,5 @@ clean:
 	rm -rf build $(VENV)
 
 # Render cost and deployment critical path: build/bench/report.md and render-time.png (not part of `make test`).
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(if $(LLMD_CHART_CACHE),,charts)
 	$(PY) -m bench

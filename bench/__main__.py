@@ -31,9 +31,10 @@ def measure(kind: str, size: int) -> dict:
                               capture_output=True, text=True, check=True)
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return {
-        "resources": runs[0]["resources"],
+        **runs[0],
         "seconds": statistics.median(r["seconds"] for r in runs),
         "peak_mib": statistics.median(r["peak_mib"] for r in runs),
+        "chart_seconds": statistics.median(r.get("chart_seconds", 0.0) for r in runs),
     }
 
 
@@ -108,8 +109,12 @@ def main() -> int:
                      f"{stack['seconds'] / floor['seconds']:.2f} |")
     lines += [
         "", "The floor is a bare Pulumi program registering the same number of plain ConfigMaps under the same engine.", "",
+        f"Chart rendering (homelab): {home.get('rendered', 0)} charts and YAML files rendered into {home.get('objects', 0)} "
+        f"objects in {home['chart_seconds']:.2f} s of the render's wall time (Helm in-process on two workers, YAML "
+        f"parsing); {home.get('unrendered', 0)} not in the chart cache.", "",
         "| target | measured | verdict |", "|---|---|---|",
-        f"| homelab render under 2 s wall | {home['seconds']:.2f} s | {verdict(home['seconds'] < 2)} |",
+        f"| homelab render, charts rendered by Helm included, under 1.5 s | {home['seconds']:.2f} s | "
+        f"{verdict(home['seconds'] < 1.5)} |",
         f"| per-resource cost within 1.5x the floor (64 models) | {per_resource:.2f} vs {floor_per_resource:.2f} ms "
         f"= {per_resource / floor_per_resource:.2f}x (marginal 16->64: {marginal / floor_marginal:.2f}x) | "
         f"{verdict(per_resource / floor_per_resource <= 1.5)} |",

@@ -321,6 +321,14 @@ def offline_archive(data: bytes) -> tuple[bytes, int]:
     return out.getvalue(), opened
 
 
+def load_helm() -> None:
+    """Load Helm's native library (idempotent); a render calls it first, a caller may call it early."""
+    try:
+        import helm_python  # noqa: F401
+    except ImportError:
+        pass  # reported by the render that needs it
+
+
 # Charts whose schemas had remote `$ref`s opened for the offline render: archive path -> how many.
 OPENED_SCHEMA_REFS: dict[str, int] = {}
 
@@ -350,7 +358,8 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
         with _lock:
             rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
     except helm_python.HelmError as exc:
-        raise ChartRenderError(f"{where}: {exc}") from None
+        # Helm's schema report spans lines ("chart:\n- at '/key': ..."): one line per problem for the CLI.
+        raise ChartRenderError(f"{where}: {' '.join(str(exc).split())}") from None
     manifests: list[dict[str, Any]] = []
     for template in sorted(rendered):
         if template.endswith("NOTES.txt"):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,7 +22,15 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .charts import CONFIG_FILE_TYPE, RENDERED_TYPES, ChartCache, ChartNotCached, ChartRenderError, render_provider_component
+from .charts import (
+    CONFIG_FILE_TYPE,
+    RENDERED_TYPES,
+    ChartCache,
+    ChartNotCached,
+    ChartRenderError,
+    load_helm,
+    render_provider_component,
+)
 
 SECRET = "[secret]"
 _SECRET_SIG = rpc._special_secret_sig
@@ -205,6 +215,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self.charts: list[ChartRecord] = []
         self.chart_errors: list[str] = []
+        self._pending: list[tuple[Registration, dict[str, Any]]] = []  # Charts/ConfigFiles to render after the run
 
     def _alias_urn(self, request, alias) -> str:
         """The URN an alias stands for: given outright, or built from the parts of the resource it overrides."""
@@ -240,19 +251,38 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         self.registrations.append(registration)
         if provider_side:
-            self._render_children(registration, inputs)
+            self._pending.append((registration, inputs))
         return response
 
-    def _render_children(self, chart: Registration, inputs: dict[str, Any]) -> None:
+    def render_charts(self) -> None:
+        """Render every Chart/ConfigFile the program registered. Done once the program has run, outside the SDK's
+        registration threads: the program never reads a Chart's children, so the result is the same, without
+        contending for the interpreter with the program's own registrations. Helm renders in Go with the
+        interpreter released, so two workers overlap it with YAML parsing; children are registered in URN order."""
+        pending = sorted(self._pending, key=lambda item: item[0].urn)
+        self._pending.clear()
+
+        def render(item: tuple[Registration, dict[str, Any]]):
+            chart, inputs = item
+            try:
+                return render_provider_component(chart.type, _plain(inputs), chart.name, self.cache)
+            except (ChartNotCached, ChartRenderError) as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(render, pending))
+        for (chart, inputs), outcome in zip(pending, outcomes):
+            self._register_children(chart, inputs, outcome)
+
+    def _register_children(self, chart: Registration, inputs: dict[str, Any], outcome) -> None:
         """Register what the provider would: each rendered object as a child of the Chart/ConfigFile."""
-        try:
-            children, label = render_provider_component(chart.type, _plain(inputs), chart.name, self.cache)
-        except ChartNotCached as missing:
-            self.charts.append(ChartRecord(chart.urn, missing.label, False, _kind(chart.type), reason=str(missing)))
+        if isinstance(outcome, ChartNotCached):
+            self.charts.append(ChartRecord(chart.urn, outcome.label, False, _kind(chart.type), reason=str(outcome)))
             return
-        except ChartRenderError as exc:
-            self.chart_errors.append(f"{chart.name}: {exc}")
+        if isinstance(outcome, ChartRenderError):
+            self.chart_errors.append(f"{chart.name}: {outcome}")
             return
+        children, label = outcome
         secrets = _secret_strings(inputs)
         urns: list[str] = []
         for child in children:
@@ -332,6 +362,8 @@ def run_program(
     Charts and remote YAML files are rendered from `cache` (default: `LLMD_CHART_CACHE`); one that is not cached
     stays an opaque component, listed in `RenderResult.unrendered`. ChartFailed when Helm refuses its values.
     """
+    # Helm's native library takes ~70 ms to load; it loads while the program runs (dlopen releases the interpreter).
+    threading.Thread(target=load_helm, daemon=True).start()
     set_all_config(dict(config), list(secret_keys))
     prepared = before_resources() if before_resources else None
     pulumi_settings.ROOT.set(None)
@@ -348,6 +380,7 @@ def run_program(
         program(prepared) if before_resources else program()  # type: ignore[call-arg]
 
     _sync_await(run_pulumi_func(run))
+    monitor.render_charts()
     outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
     pulumi_settings.ROOT.set(None)
     if monitor.chart_errors:

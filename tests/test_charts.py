@@ -261,3 +261,11 @@ def test_helm_errors_fail_the_render_with_the_charts_name(tmp_path):
     with pytest.raises(ChartFailed) as failed:
         run_program(_program(), project="demo", stack="t", config={}, secret_keys=[], cache=ChartCache((tmp_path,)))
     assert failed.value.problems[0].startswith("web: chart demo 1.2.3:")
+
+
+def test_helm_schema_reports_are_one_line(tmp_path):
+    make_chart(tmp_path, schema={"type": "object", "additionalProperties": False,
+                                 "properties": {"replicas": {"type": "integer"}, "password": {"type": "string"}}})
+    with pytest.raises(ChartRenderError) as refused:
+        rendered(ChartCache((tmp_path,)), values={"replicas": "three", "NUL": 1})
+    assert "\n" not in str(refused.value) and "NUL" in str(refused.value)
