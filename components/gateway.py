@@ -13,11 +13,11 @@ from typing import Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .chart_sources import GATEWAY_API_CRDS, KGATEWAY, KGATEWAY_CRDS
 from .meta import namespace as meta_namespace
 from .meta import object_meta
 
 GATEWAY_API = "gateway.networking.k8s.io"
-GATEWAY_API_CRDS = "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml"
 # Header GAIE body-based routing sets from the request's `model` field.
 MODEL_HEADER = "X-Gateway-Model-Name"
 
@@ -51,9 +51,6 @@ class Kgateway:
     class_name: str = "kgateway"
     service_type: str = "LoadBalancer"
 
-    CRDS_CHART = "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds"
-    CHART = "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway"
-
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         namespace = meta_namespace(
             f"{name}-namespace", self.namespace, "gateway-controller", "baseline", pulumi.ResourceOptions(parent=parent)
@@ -61,14 +58,14 @@ class Kgateway:
         # kgateway's own charts have no Helm hooks: helm.v4.Chart shows every object in previews.
         crds = k8s.helm.v4.Chart(
             f"{name}-crds",
-            chart=self.CRDS_CHART,
+            chart=KGATEWAY_CRDS.chart,
             version=self.version,
             namespace=namespace.metadata.name,
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *depends_on]),
         )
         controller = k8s.helm.v4.Chart(
             f"{name}-controller",
-            chart=self.CHART,
+            chart=KGATEWAY.chart,
             version=self.version,
             namespace=namespace.metadata.name,
             values={"inferenceExtension": {"enabled": True}},
@@ -166,7 +163,7 @@ class InferenceGateway(pulumi.ComponentResource):
         super().__init__("llmd:routing:InferenceGateway", name, None, opts)
         crds = k8s.yaml.v2.ConfigFile(
             f"{name}-gateway-api-crds",
-            file=GATEWAY_API_CRDS.format(version=args.gateway_api_version),
+            file=GATEWAY_API_CRDS.at(args.gateway_api_version),
             opts=pulumi.ResourceOptions(parent=self),
         )
         provider_name = f"{name}-{args.provider.class_name}"

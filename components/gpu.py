@@ -11,9 +11,9 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .chart_sources import GPU_DRIVER
 from .meta import namespace as meta_namespace
 
-CHART = "oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart"
 # The DeviceClass the driver chart creates; pods claim GPUs through it.
 DEVICE_CLASS = "gpu.intel.com"
 ATTRIBUTE_DOMAIN = "gpu.intel.com"
@@ -68,7 +68,7 @@ class IntelGpuDra(pulumi.ComponentResource):
         )
         chart = k8s.helm.v4.Chart(
             f"{name}-driver",
-            chart=CHART,
+            chart=GPU_DRIVER.chart,
             version=args.chart_version,
             namespace=namespace.metadata.name,
             values=driver_values(args.health_monitoring),

@@ -15,11 +15,10 @@ import yaml
 
 from .metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS
 from .versions import release
+from .chart_sources import GAIE_CRDS, INFERENCEPOOL
 from .meta import child_options
 from .values import deep_merge
 
-CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
-GAIE_MANIFESTS = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/{version}/manifests.yaml"
 POOL_GROUP = "inference.networking.k8s.io"
 POOL_KIND = "InferencePool"
 EXT_PROC_PORT = 9002  # the chart hard-codes the container port; changing extProcPort alone breaks routing
@@ -175,7 +174,7 @@ class InferenceExtensionCrds(pulumi.ComponentResource):
         super().__init__("llmd:routing:InferenceExtensionCrds", name, None, opts)
         self.manifests = k8s.yaml.v2.ConfigFile(
             f"{name}-manifests",
-            file=GAIE_MANIFESTS.format(version=version),
+            file=GAIE_CRDS.at(version),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})
@@ -196,7 +195,7 @@ class InferencePool(pulumi.ComponentResource):
         chart = k8s.helm.v4.Chart(
             f"{name}-release",
             name=args.release,
-            chart=CHART,
+            chart=INFERENCEPOOL.chart,
             version=args.chart_version,
             namespace=args.namespace,
             values=values,

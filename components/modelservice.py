@@ -18,12 +18,11 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .chart_sources import MODELSERVICE
 from .meta import child_options
 from .metric_names import metrics_generation
 from .values import deep_merge
 
-CHART = "llm-d-modelservice"
-CHART_REPO = "https://llm-d-incubation.github.io/llm-d-modelservice/"
 MODEL_MOUNT = "/data"
 VLLM_PORT = 8000
 CONTAINER = "vllm"
@@ -205,9 +204,9 @@ class ModelService(pulumi.ComponentResource):
         ).apply(lambda resolved: chart_values(args, *resolved))
         chart = k8s.helm.v4.Chart(
             f"{name}-release",
-            chart=CHART,
+            chart=MODELSERVICE.chart,
             version=args.chart_version,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPO),
+            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=MODELSERVICE.repo),
             namespace=args.namespace,
             values=values,
             opts=child_options(self, opts),

@@ -17,14 +17,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .alerts import ServedModel, rule_groups
+from .chart_sources import KUBE_PROMETHEUS_STACK, XPUMD
 from .dashboard import dashboard_json
 from .meta import labels, object_meta
 from .meta import namespace as meta_namespace
 
 MONITORING_API = "monitoring.coreos.com/v1"
-KPS_CHART = "kube-prometheus-stack"
-KPS_REPO = "https://prometheus-community.github.io/helm-charts"
-XPUMD_CHART = "oci://ghcr.io/intel/xpumanager/charts/xpumd"
 XPUM_V1_PORT = 29999
 GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
 
@@ -235,9 +233,9 @@ class Monitoring(pulumi.ComponentResource):
             release = k8s.helm.v3.Release(
                 f"{name}-kube-prometheus-stack",
                 name=prometheus.release,
-                chart=KPS_CHART,
+                chart=KUBE_PROMETHEUS_STACK.chart,
                 version=prometheus.chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KPS_REPO),
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repo),
                 namespace=prometheus.namespace,
                 values=pulumi.Output.from_input(admin_secret).apply(lambda s: kube_prometheus_values(prometheus, s)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
@@ -294,7 +292,7 @@ class Monitoring(pulumi.ComponentResource):
             k8s.helm.v4.Chart(
                 f"{name}-xpumd",
                 name="xpumd",
-                chart=XPUMD_CHART,
+                chart=XPUMD.chart,
                 version=exporter.chart_version,
                 namespace=namespace.metadata.name,
                 values=xpumd_values(exporter, args.monitor_labels.get("release", "")),

@@ -1,4 +1,5 @@
-"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR] [--strict]` and `charts pull [--stack NAME]`.
+"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR] [--strict]`, `charts pull [--stack NAME]`,
+`diff BASE HEAD`.
 
 Exit codes: 0 ok, 1 a mandatory policy or config check is violated (check) or a chart could not be pulled,
 2 the configuration is invalid, Helm refused a chart's values, or (--strict) a chart is not in the cache.
@@ -37,16 +38,28 @@ def _parser() -> argparse.ArgumentParser:
     pull = charts.add_parser("pull", help="fetch every pinned chart and remote YAML file the stacks use into the cache")
     pull.add_argument("--stack", action="append", help="only this stack (repeatable; default: every Pulumi.<stack>.yaml)")
     pull.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
+    pull.add_argument("--all", action="store_true", help="also every other chart version the program supports (tests)")
+    diff = sub.add_parser("diff", help="Markdown diff of two renders' objects (a render folder or a folder of them)")
+    diff.add_argument("base", type=Path)
+    diff.add_argument("head", type=Path)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "diff":
+        from .manifest_diff import markdown
+
+        if not args.head.is_dir():
+            print(f"error: {args.head} is not a folder", file=sys.stderr)
+            return 2
+        print(markdown(args.base, args.head), end="")
+        return 0
     project_dir = args.project_dir.resolve()
     if args.command == "charts":
         from .chart_pull import run
 
-        return run(project_dir, args.stack, ChartCache.from_env())
+        return run(project_dir, args.stack, ChartCache.from_env(), everything=args.all)
 
     out_dir = args.out or project_dir / "build" / args.stack
     stack_file = f"Pulumi.{args.stack}.yaml"

@@ -59,6 +59,15 @@ def wanted_by(project_dir: Path, stacks: list[str]) -> tuple[list[Wanted], list[
     return sorted(found, key=lambda w: w.label), skipped
 
 
+def catalogue() -> list[Wanted]:
+    """Every chart and file the program can render, each supported version (what the tests need)."""
+    from components.chart_sources import CHARTS, FILES
+
+    found = [Wanted(c.chart, v, c.repo or "") for c in CHARTS if c.rendered for v in c.versions]
+    found += [Wanted(f.at(v)) for f in FILES for v in f.versions]
+    return sorted(set(found), key=lambda w: w.label)
+
+
 def helm_pull(wanted: Wanted, destination: Path) -> Path:
     """Helm pull into `destination`; the archive Helm wrote."""
     import helm_python
@@ -106,10 +115,12 @@ def pull(
     return outcome
 
 
-def run(project_dir: Path, stacks: list[str] | None, cache: ChartCache) -> int:
+def run(project_dir: Path, stacks: list[str] | None, cache: ChartCache, everything: bool = False) -> int:
     """Print one line per chart or file; 1 when anything could not be fetched."""
     names = stacks or stack_names(project_dir)
     wanted, skipped = wanted_by(project_dir, names)
+    if everything:
+        wanted = sorted(set(wanted) | set(catalogue()), key=lambda w: w.label)
     for line in skipped:
         print(f"skipped {line}")
     results = pull(wanted, cache)

@@ -15,6 +15,16 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.chart_sources import (
+    GATEWAY_API_CRDS,
+    GPU_DRIVER,
+    INFERENCEPOOL,
+    KGATEWAY,
+    KUBE_PROMETHEUS_STACK,
+    MODELSERVICE,
+    XPUMD,
+)
+
 from .types import (
     Digest,
     DnsLabel,
@@ -81,7 +91,7 @@ class GpuSelection(_Strict):
 class DraDriverConfig(_Strict):
     """The Intel GPU DRA driver chart."""
 
-    chart_version: Version = Field("0.11.0", description="intel-gpu-resource-driver-chart version (0.11.x).")
+    chart_version: Version = Field(GPU_DRIVER.version, description="intel-gpu-resource-driver-chart version (0.11.x).")
     namespace: DnsLabel = "intel-gpu-resource-driver"
     """Namespace of the driver (Pod Security `privileged`)."""
     health_monitoring: Literal["disabled", "xpumd"] = Field(
@@ -276,7 +286,7 @@ class ModelConfig(_Strict):
 class ModelServiceConfig(_Strict):
     """The llm-d `modelservice` chart that runs the decode pods."""
 
-    chart_version: Version = Field("v0.4.12", description="llm-d-modelservice chart version (v0.4.x layout).")
+    chart_version: Version = Field(MODELSERVICE.version, description="llm-d-modelservice chart version (v0.4.x layout).")
 
 
 # --- scheduling (Endpoint Picker) ---------------------------------------------------------------------------------
@@ -356,7 +366,7 @@ class SchedulingConfig(_Strict):
     """The InferencePool and its Endpoint Picker (EPP) per model."""
 
     chart_version: Version = Field(
-        "v1.2.1", description="inferencepool chart version (= GAIE release tag); v1.2.1 is the first that renders its own flags right."
+        INFERENCEPOOL.version, description="inferencepool chart version (= GAIE release tag); v1.2.1 is the first that renders its own flags right."
     )
     epp_image: ImageRef = "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.1"
     """Endpoint Picker image (pinned)."""
@@ -387,8 +397,8 @@ class GatewayConfig(_Strict):
     """The gateway in front of the pools (kgateway 2.1.x with Gateway API CRDs)."""
 
     provider: Literal["kgateway"] = Field("kgateway", description="Gateway implementation.")
-    kgateway_version: Version = Field("v2.1.2", description="kgateway-crds and kgateway chart version.")
-    gateway_api_version: Version = Field("v1.4.0", description="Gateway API standard CRDs release.")
+    kgateway_version: Version = Field(KGATEWAY.version, description="kgateway-crds and kgateway chart version.")
+    gateway_api_version: Version = Field(GATEWAY_API_CRDS.version, description="Gateway API standard CRDs release.")
     class_name: str = Field(
         "kgateway", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="GatewayClass the Gateway uses."
     )
@@ -414,7 +424,7 @@ class ExporterConfig(_Strict):
         "v1", description="`v1`: XPU Manager DaemonSet (`xpum_*`, :29999); `v2`: xpumd chart (`hw_*`, :8080)."
     )
     image: ImageRef | None = Field(None, description="Exporter image; defaults per generation (pinned).")
-    chart_version: Version = Field("2.0.0", description="xpumd chart version (generation v2).")
+    chart_version: Version = Field(XPUMD.version, description="xpumd chart version (generation v2).")
     namespace: DnsLabel = Field("intel-xpu-manager", description="Namespace of the exporter (Pod Security `privileged`).")
 
     @property
@@ -424,7 +434,7 @@ class ExporterConfig(_Strict):
 
 class PrometheusConfig(_Strict):
     mode: Literal["install", "existing"] = Field("install", description="Install kube-prometheus-stack or use one.")
-    chart_version: Version = Field("88.5.3", description="kube-prometheus-stack chart version (88.x).")
+    chart_version: Version = Field(KUBE_PROMETHEUS_STACK.version, description="kube-prometheus-stack chart version (88.x).")
     namespace: DnsLabel = "monitoring"
     """Namespace of kube-prometheus-stack (or of the existing Prometheus)."""
     release_name: DnsLabel = Field(

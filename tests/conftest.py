@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,9 +18,26 @@ from llmd_stack.stackfile import plain_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_CHARTS = ROOT.parent / "shared" / "charts"
-# Tests render charts from the shared mirror (no network in CI); an explicit LLMD_CHART_CACHE wins.
-if SHARED_CHARTS.is_dir():
-    os.environ.setdefault("LLMD_CHART_CACHE", str(SHARED_CHARTS))
+
+
+def _test_chart_cache() -> Path:
+    """The chart cache tests render from: the configured one (LLMD_CHART_CACHE, else the shared mirror beside the
+    project, else the user cache `make test` fills), without kgateway. The mirror has no kgateway, so CI renders it
+    opaque; leaving it out everywhere keeps every run's expectations the same as CI's."""
+    from llmd_stack.charts import DEFAULT_CACHE
+
+    configured = os.environ.get("LLMD_CHART_CACHE") or str(SHARED_CHARTS if SHARED_CHARTS.is_dir() else DEFAULT_CACHE)
+    view = Path(tempfile.mkdtemp(prefix="llmd-test-charts-"))
+    atexit.register(shutil.rmtree, view, ignore_errors=True)
+    for folder in (Path(p).expanduser() for p in configured.split(":") if p):
+        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if not entry.name.startswith("kgateway") and not (view / entry.name).exists():
+                (view / entry.name).symlink_to(entry.resolve())
+    return view
+
+
+TEST_CHARTS = _test_chart_cache()
+os.environ["LLMD_CHART_CACHE"] = str(TEST_CHARTS)
 TOKEN = "s3cr3t-robot-token-value"
 PASSWORD = "gr4fana-admin-password"
 
