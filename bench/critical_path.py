@@ -2,7 +2,8 @@
 
 A resource can start once everything it depends on is done. Waiting steps (charts, CRD bundles, Jobs, custom
 resources that need a controller, workloads) take a wave; instant objects (namespaces, secrets, PVCs, RBAC,
-policies) do not. A dependency on a component means a dependency on everything the component contains.
+policies) do not. A dependency on a component means a dependency on everything the component contains. A Chart
+or ConfigFile is one waiting step that stands for the objects it renders (its children are not steps of their own).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def steps(result: RenderResult) -> list[Step]:
     return [
         Step(r.name, r.type, wave(r.urn), r.type.startswith(WAITING), by_urn[decided_by[r.urn]].name if decided_by[r.urn] else None)
         for r in result.resources
-        if _actionable(r) and not r.type.startswith("pulumi:providers:")
+        if _actionable(r) and not r.type.startswith("pulumi:providers:") and not r.rendered_by
     ]
 
 

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import tarfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -274,9 +273,6 @@ def register_objects(objects: list[dict[str, Any]], prefix: str) -> list[Rendere
 
 # --- Helm ------------------------------------------------------------------------------------------------------------
 
-_lock = threading.Lock()
-
-
 def _open_remote_refs(schema: Any) -> tuple[Any, int]:
     """A values schema with every `$ref` to a URL replaced by an open schema, and how many there were."""
     if isinstance(schema, dict):
@@ -329,17 +325,11 @@ def load_helm() -> None:
         pass  # reported by the render that needs it
 
 
-# Charts whose schemas had remote `$ref`s opened for the offline render: archive path -> how many.
-OPENED_SCHEMA_REFS: dict[str, int] = {}
-
-
 @functools.lru_cache(maxsize=32)
 def _load_chart(path: str, mtime: float):
     import helm_python  # imported lazily: the native library loads once, on the first render that needs it
 
-    data, opened = offline_archive(Path(path).read_bytes())
-    if opened:
-        OPENED_SCHEMA_REFS[path] = opened
+    data, _ = offline_archive(Path(path).read_bytes())
     return helm_python.Chart.load_archive(data)
 
 
@@ -355,8 +345,8 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
     values = json.loads(values_json)
     where = f"chart {chart.name} {chart.version}"
     try:
-        with _lock:
-            rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
+        # helm-python-sdk: "Charts are immutable and safe to share between threads".
+        rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
     except helm_python.HelmError as exc:
         # Helm's schema report spans lines ("chart:\n- at '/key': ..."): one line per problem for the CLI.
         raise ChartRenderError(f"{where}: {' '.join(str(exc).split())}") from None

@@ -50,3 +50,9 @@ def test_plot_is_a_valid_png():
     assert pixel(80, 380) == (0, 0, 0)  # the axes' origin
     rows = [raw[y * (1 + width * 3) + 1:(y + 1) * (1 + width * 3)] for y in range(height)]
     assert any(bytes((31, 119, 180)) in row for row in rows)  # the first series is drawn
+
+
+def test_chart_rendered_objects_are_part_of_their_charts_step(homelab_render):
+    names = {s.name for s in steps(homelab_render)}
+    assert "ds-r1-llama-8b-release" in names
+    assert not [n for n in names if n.startswith("ds-r1-llama-8b-release:")]
