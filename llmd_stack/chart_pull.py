@@ -3,6 +3,7 @@ use, so that renders never touch the network. Helm pulls charts (OCI or HTTP rep
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import urllib.request
@@ -40,15 +41,18 @@ class Wanted:
 
 
 def wanted_by(project_dir: Path, stacks: list[str]) -> tuple[list[Wanted], list[str]]:
-    """What every given stack's Charts and ConfigFiles need, and the stacks whose config could not be read."""
+    """What every given stack's Charts and ConfigFiles need, and the stacks whose config could not be read.
+    The program runs against an empty chart cache: what it declares is enough, Helm never runs."""
     found: set[Wanted] = set()
     skipped = []
-    for stack in stacks:
-        try:
-            result = render_stack(project_dir, stack)
-        except ConfigError as exc:
-            skipped.append(f"Pulumi.{stack}.yaml: {exc.problems[0]}")
-            continue
+    with tempfile.TemporaryDirectory() as nothing_cached:
+        results = []
+        for stack in stacks:
+            try:
+                results.append(render_stack(project_dir, stack, cache=ChartCache((Path(nothing_cached),))))
+            except ConfigError as exc:
+                skipped.append(f"Pulumi.{stack}.yaml: {exc.problems[0]}")
+    for result in results:
         for r in result.resources:
             given = r.program_inputs or {}
             if r.type == CHART_TYPE:
@@ -108,7 +112,10 @@ def pull(
                 fetched = fetch_file(item.chart, Path(scratch)) if item.is_file else fetch_chart(item, Path(scratch))
                 target = target_root / item.cache_path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(fetched), target)
+                # Copied beside the target, then renamed: an interrupted pull never leaves a half file as `cached`.
+                partial = target.with_name(target.name + ".part")
+                shutil.copyfile(fetched, partial)
+                os.replace(partial, target)
             outcome.append((item, "pulled"))
         except Exception as exc:  # noqa: BLE001 (network, registry, permissions: reported per item)
             outcome.append((item, f"failed: {' '.join(str(exc).split())[:300]}"))

@@ -88,6 +88,13 @@ def chart_name(chart: str) -> str:
     return chart.rstrip("/").rsplit("/", 1)[-1]
 
 
+def source_name(type_: str, inputs: Mapping[str, Any]) -> str:
+    """What rules name a chart or file by: the chart's name, or the file name of a YAML bundle."""
+    if type_ == CONFIG_FILE_TYPE:
+        return urlparse(str(inputs.get("file", ""))).path.rsplit("/", 1)[-1]
+    return chart_name(str(inputs.get("chart", "")))
+
+
 def archive_name(chart: str, version: str) -> str:
     return f"{chart_name(chart)}-{version}.tgz"
 
@@ -394,7 +401,15 @@ def render_config_file(inputs: Mapping[str, Any], resource_name: str, cache: Cha
 
 
 def render_provider_component(type_: str, inputs: Mapping[str, Any], resource_name: str, cache: ChartCache):
-    if type_ == CHART_TYPE:
-        return render_chart(inputs, resource_name, cache)
-    return render_config_file(inputs, resource_name, cache)
+    """A Chart's or ConfigFile's children; ChartNotCached, or ChartRenderError for anything that stops the render."""
+    try:
+        if type_ == CHART_TYPE:
+            return render_chart(inputs, resource_name, cache)
+        return render_config_file(inputs, resource_name, cache)
+    except (ChartNotCached, ChartRenderError):
+        raise
+    except Exception as exc:  # noqa: BLE001 (a truncated archive, bad YAML, an unreadable file: the cache entry)
+        what = str(inputs.get("file")) if type_ == CONFIG_FILE_TYPE else f"chart {source_name(type_, inputs)} {inputs.get('version')}"
+        detail = " ".join(str(exc).split())[:300]
+        raise ChartRenderError(f"{what}: cannot be read ({type(exc).__name__}: {detail}); pull it again") from None
 

@@ -38,9 +38,24 @@ def _columns(rows: list[tuple[str, ...]]) -> str:
     )
 
 
-def not_verified(result: RenderResult) -> str:
-    """Why rules that judge every object could not judge all of them: the charts that were not rendered."""
-    return ", ".join(f"{c.kind} {c.label}" for c in result.unrendered)
+def _unrendered(result: RenderResult | None) -> dict[str, str]:
+    """Chart or file name -> its label, for what the render could not render (not in the chart cache)."""
+    return {c.source: f"{c.kind} {c.label}" for c in result.unrendered} if result is not None else {}
+
+
+def unverified_because(rule, result: RenderResult | None) -> list[str]:
+    """The unrendered charts that leave a rule unverified: all of them for a rule that judges every object, else
+    those whose objects it needs."""
+    missing = _unrendered(result)
+    if rule.any_object:
+        return sorted(missing.values())
+    return sorted(label for source, label in missing.items() if source in rule.charts)
+
+
+def judged(found, result: RenderResult | None):
+    """Violations that stand: a rule that needs an unrendered chart's objects has no verdict (it could not see
+    them), a rule that judges every object keeps what it found on the objects it saw."""
+    return [(rule, level, v) for rule, level, v in found if rule.any_object or not unverified_because(rule, result)]
 
 
 def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None, config_found=()) -> str:
@@ -48,18 +63,19 @@ def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResul
     counts: dict[str, int] = {}
     for rule, _, _ in found:
         counts[rule.id] = counts.get(rule.id, 0) + 1
-    missing = not_verified(result) if result is not None else ""
     summary = [("rule", "level", "result")]
     for rule in ALL_RULES:
         level = rule_config(rule, overrides)[0]
+        because = unverified_because(rule, result)
+        missing = ", ".join(because) if len(because) <= 2 else f"{len(because)} charts and files listed below"
         if level == "disabled":
             verdict = "skipped"
-        elif rule.id in counts:
-            verdict = f"{counts[rule.id]} violation(s)"
+        elif missing and not rule.any_object:
+            verdict = f"not verified: needs {missing} (not rendered)"
         else:
-            verdict = "ok"
-        if missing and rule.any_object and level != "disabled":
-            verdict += f"; not verified for {missing} (not rendered)"
+            verdict = f"{counts[rule.id]} violation(s)" if rule.id in counts else "ok"
+            if missing:
+                verdict += f"; not verified for {missing} (not rendered)"
         summary.append((rule.id, level, verdict))
     config_counts: dict[str, int] = {}
     for check, _, _ in config_found:
@@ -78,7 +94,7 @@ def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResul
 
 def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None) -> int:
     """Print the table; 1 when a mandatory rule or a config check is violated."""
-    found = violations(result, overrides)
+    found = judged(violations(result, overrides), result)
     config_found = config_violations(result)
     print(table(found, overrides, result, config_found))
     mandatory = [f for f in found if f[1] == "mandatory"]
@@ -87,5 +103,6 @@ def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None)
         f"{len(mandatory) + len(config_found)} mandatory and {len(found) - len(mandatory)} advisory violation(s)"
     )
     if result.unrendered:
-        print(f"not rendered (rules that judge every object did not see their objects): {not_verified(result)}")
+        labels = ", ".join(sorted(_unrendered(result).values()))
+        print(f"not rendered, so not judged by the rules that need their objects: {labels} (run `charts pull`)")
     return 1 if mandatory or config_found else 0

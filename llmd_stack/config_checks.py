@@ -3,6 +3,7 @@ registered with no inputs), so these run in `check` over what the program hands 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -10,7 +11,9 @@ from typing import Callable
 from components.versions import release
 
 from .charts import CHART_TYPE, CONFIG_FILE_TYPE, chart_name
-from .engine import Registration, RenderResult
+from .engine import SECRET, Registration, RenderResult
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 
 _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 _RELEASE_URL = re.compile(r"/(releases/download|raw)/v?[0-9]+\.[0-9]+\.[0-9]+[^/]*/")
@@ -37,7 +40,9 @@ def _pinned(registrations: list[Registration]) -> list[tuple[Registration, str]]
     found = []
     for r in registrations:
         given = r.program_inputs or {}
-        if r.type == CHART_TYPE and not _EXACT_VERSION.match(str(given.get("version") or "")):
+        if r.type == RELEASE_TYPE:
+            given = r.declared  # a helm.v3.Release keeps its inputs (one opaque resource)
+        if r.type in (CHART_TYPE, RELEASE_TYPE) and not _EXACT_VERSION.match(str(given.get("version") or "")):
             found.append((r, f"chart {given.get('chart')!r} version {given.get('version', '')!r} is not an exact version"))
         if r.type == CONFIG_FILE_TYPE and "://" in str(given.get("file")) and not _RELEASE_URL.search(str(given.get("file"))):
             found.append((r, f"file {given.get('file')!r} is not a versioned release URL"))
@@ -65,9 +70,21 @@ def _epp_matches_pool_chart(registrations: list[Registration]) -> list[tuple[Reg
     return found
 
 
+def _secret_values(registrations: list[Registration]) -> list[tuple[Registration, str]]:
+    """The provider renders a helm.v4.Chart into plain objects: a secret in its values can reach them, transformed
+    past any masking (b64enc, toJson), and CrossGuard sees them. Secrets go in a Secret the chart references."""
+    return [
+        (r, "chart values carry a secret; reference a Secret the program creates instead")
+        for r in registrations
+        if r.type == CHART_TYPE and SECRET in json.dumps((r.program_inputs or {}).get("values"))
+    ]
+
+
 CONFIG_CHECKS = [
     ConfigCheck("charts-pinned", "Every Helm chart and remote YAML file is pinned to an exact release.",
                 "Set the chart version to an exact release; use a release download URL.", _pinned),
+    ConfigCheck("no-secrets-in-chart-values", "No Pulumi secret is handed to a helm.v4.Chart's values.",
+                "Put the secret in a Secret and pass the chart its name.", _secret_values),
     ConfigCheck("kgateway-2.1-with-pools", "kgateway is 2.1.x when InferencePools are routed (Envoy routing).",
                 "Pin gateway.kgatewayVersion to v2.1.x.", _kgateway_with_pools),
     ConfigCheck("epp-matches-pool-chart", "The EPP image and the inferencepool chart are the same GAIE release.",

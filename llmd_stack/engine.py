@@ -30,9 +30,11 @@ from .charts import (
     ChartRenderError,
     load_helm,
     render_provider_component,
+    source_name,
 )
 
 SECRET = "[secret]"
+STACK_TYPE = "pulumi:pulumi:Stack"
 _SECRET_SIG = rpc._special_secret_sig
 _SIG_KEY = rpc._special_sig_key
 _RESOURCE_SIG = rpc._special_resource_sig
@@ -93,6 +95,7 @@ class ChartRecord:
     label: str
     rendered: bool
     kind: str = "chart"  # or "file" (a ConfigFile)
+    source: str = ""  # the chart's name or the file's name, as rules name what they need
     objects: int = 0
     reason: str = ""  # why it was not rendered
 
@@ -217,19 +220,28 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.chart_errors: list[str] = []
         self._pending: list[tuple[Registration, dict[str, Any]]] = []  # Charts/ConfigFiles to render after the run
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives: the parent's full type chain, `$`, the type; the root stack's type is left out
+        (Pulumi's resource.NewURN). The SDK's mock monitor keeps only the parent's last type and adds the stack's."""
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                type_ = f"{parent_type}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
+
     def _alias_urn(self, request, alias) -> str:
         """The URN an alias stands for: given outright, or built from the parts of the resource it overrides."""
         if alias.urn:
             return alias.urn
         spec = alias.spec
         # "No parent" means parented to the stack, as every top-level resource is.
-        stack_urn = self.make_urn("", "pulumi:pulumi:Stack", f"{pulumi.get_project()}-{pulumi.get_stack()}")
+        stack_urn = self.make_urn("", STACK_TYPE, f"{pulumi.get_project()}-{pulumi.get_stack()}")
         parent = stack_urn if spec.noParent else (spec.parentUrn or request.parent)
         return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == STACK_TYPE:
             return response
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         recorded = canonical(integral(redact(inputs)))
@@ -276,17 +288,20 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def _register_children(self, chart: Registration, inputs: dict[str, Any], outcome) -> None:
         """Register what the provider would: each rendered object as a child of the Chart/ConfigFile."""
+        source = source_name(chart.type, _plain(inputs))
         if isinstance(outcome, ChartNotCached):
-            self.charts.append(ChartRecord(chart.urn, outcome.label, False, _kind(chart.type), reason=str(outcome)))
+            self.charts.append(ChartRecord(chart.urn, outcome.label, False, _kind(chart.type), source, reason=str(outcome)))
             return
         if isinstance(outcome, ChartRenderError):
             self.chart_errors.append(f"{chart.name}: {outcome}")
             return
         children, label = outcome
-        secrets = _secret_strings(inputs)
+        # A template can transform a secret value (b64enc, toJson...): a chart given secrets has every rendered
+        # object masked but its identity, and config:no-secrets-in-chart-values refuses the stack.
+        masked = bool(_secret_strings(inputs))
         urns: list[str] = []
         for child in children:
-            obj = _masked(child.object, secrets) if secrets else child.object
+            obj = _identity_only(child.object) if masked else child.object
             if child.type == "kubernetes:core/v1:Secret":
                 obj = {k: (_mask(v) if k in ("data", "stringData") else v) for k, v in obj.items()}
             urn = self.make_urn(chart.urn, child.type, child.name)
@@ -306,7 +321,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     rendered_by=chart.urn,
                 )
             )
-        self.charts.append(ChartRecord(chart.urn, label, True, _kind(chart.type), objects=len(children)))
+        self.charts.append(ChartRecord(chart.urn, label, True, _kind(chart.type), source, objects=len(children)))
 
 
 def _kind(type_: str) -> str:
@@ -333,15 +348,12 @@ def _secret_strings(value: Any) -> set[str]:
     return found
 
 
-def _masked(value: Any, secrets: set[str]) -> Any:
-    """A rendered object with every string that contains a secret value replaced by "[secret]"."""
-    if isinstance(value, dict):
-        return {k: _masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v, secrets) for v in value]
-    if isinstance(value, str) and any(s in value for s in secrets):
-        return SECRET
-    return value
+def _identity_only(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object with everything but apiVersion, kind, name and namespace replaced by "[secret]" (keys kept)."""
+    metadata = obj.get("metadata") or {}
+    kept = {k: metadata[k] for k in ("name", "namespace") if k in metadata}
+    masked = {k: _mask(v) for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": kept, **masked}
 
 
 def run_program(

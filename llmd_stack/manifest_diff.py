@@ -19,14 +19,17 @@ MAX_CHARS = 60_000
 
 
 def load_objects(render_dir: Path) -> dict[str, str]:
-    """`Kind namespace/name` -> the object's YAML, for every manifest of one render."""
+    """`Kind.group namespace/name` -> the object's YAML, for every manifest of one render (the API group tells
+    apart kinds of the same name, e.g. InferencePool in inference.networking.k8s.io and its x-k8s.io alpha)."""
     found: dict[str, str] = {}
     for path in sorted((render_dir / "manifests").glob("*.yaml")):
         text = path.read_text()
         obj = yaml.safe_load(text) or {}
         metadata = obj.get("metadata") or {}
         where = f"{metadata['namespace']}/" if metadata.get("namespace") else ""
-        found[f"{obj.get('kind')} {where}{metadata.get('name')}"] = text
+        api_version = str(obj.get("apiVersion", ""))
+        group = f".{api_version.split('/')[0]}" if "/" in api_version else ""
+        found[f"{obj.get('kind')}{group} {where}{metadata.get('name')}"] = text
     return found
 
 

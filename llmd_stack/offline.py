@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .charts import ChartCache
 from .config import PROJECT, ConfigError, LoadedStack, load_config
 from .engine import RenderResult, run_program
 from .program import build
 from .stackfile import _as_cli_string, read_stack_file
 
 
-def render_stack(project_dir: Path, stack: str) -> RenderResult:
-    """Render `Pulumi.<stack>.yaml` of the project in `project_dir`; ConfigError on bad config."""
+def render_stack(project_dir: Path, stack: str, cache: ChartCache | None = None) -> RenderResult:
+    """Render `Pulumi.<stack>.yaml` of the project in `project_dir`; ConfigError on bad config.
+    Charts come from `cache` (default: LLMD_CHART_CACHE)."""
     stack_file = read_stack_file(project_dir, stack)
     if stack_file.problems:
         raise ConfigError(stack_file.problems)
@@ -23,6 +25,7 @@ def render_stack(project_dir: Path, stack: str) -> RenderResult:
         config=stack_file.config,
         secret_keys=stack_file.secret_keys,
         before_resources=load_config,
+        cache=cache,
     )
 
 

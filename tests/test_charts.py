@@ -240,12 +240,37 @@ def test_the_engine_registers_the_chart_without_inputs_and_each_object_as_its_ch
     secret = next(r for r in children if r.type == "kubernetes:core/v1:Secret")
     assert secret.inputs["stringData"] == {"password": "[secret]"}
     assert "hunter2-secret" not in json.dumps([r.to_json() for r in result.resources])
+    # The chart was given a secret: every object keeps only its identity readable, whatever a template did with it.
+    deployment = next(r for r in children if r.inputs["kind"] == "Deployment")
+    assert deployment.inputs["metadata"] == {"name": "web-app", "namespace": "apps"}
+    assert deployment.inputs["spec"]["replicas"] == "[secret]"
     widget = next(r for r in children if r.inputs["kind"] == "Widget")
     crd = next(r for r in children if r.inputs["kind"] == "CustomResourceDefinition")
     assert widget.depends_on == [crd.urn]
     assert [c for c in result.charts if c.urn == chart.urn][0].objects == 7
     document = chart.to_json()
     assert document["inputs"] == {} and document["programInputs"]["chart"].endswith("/demo")
+
+
+def test_a_secret_a_template_transforms_never_reaches_the_render(tmp_path):
+    template = TEMPLATES["templates/kept.yaml"].replace("data: {a: b}", "data: {a: {{ .Values.password | b64enc }}}")
+    path = make_chart(tmp_path)
+    with tarfile.open(path) as archive:
+        members = {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+    members["demo/templates/kept.yaml"] = template.encode()
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    result = run_program(_program(), project="demo", stack="t", config={}, secret_keys=[], cache=ChartCache((tmp_path,)))
+    import base64
+
+    text = json.dumps([r.to_json() for r in result.resources])
+    assert base64.b64encode(b"hunter2-secret").decode() not in text and "hunter2-secret" not in text
+    from llmd_stack.config_checks import config_violations
+
+    assert [c.id for c, _, _ in config_violations(result)] == ["no-secrets-in-chart-values"]
 
 
 def test_a_chart_not_in_the_cache_stays_opaque_and_is_listed(tmp_path):
@@ -269,3 +294,21 @@ def test_helm_schema_reports_are_one_line(tmp_path):
     with pytest.raises(ChartRenderError) as refused:
         rendered(ChartCache((tmp_path,)), values={"replicas": "three", "NUL": 1})
     assert "\n" not in str(refused.value) and "NUL" in str(refused.value)
+
+
+@pytest.mark.parametrize("damage", ["truncated archive", "bad yaml file"])
+def test_a_damaged_cache_entry_is_a_render_error_naming_it(tmp_path, damage):
+    from llmd_stack.charts import CONFIG_FILE_TYPE, render_provider_component
+
+    if damage == "truncated archive":
+        path = make_chart(tmp_path)
+        path.write_bytes(path.read_bytes()[:200])
+        type_, inputs, name = CHART_TYPE, {"chart": "oci://example.com/charts/demo", "version": "1.2.3"}, "chart demo 1.2.3"
+    else:
+        url = "https://example.com/releases/download/v1.0.0/bad.yaml"
+        (tmp_path / url_path(url)).parent.mkdir(parents=True)
+        (tmp_path / url_path(url)).write_text("kind: [unclosed\n")
+        type_, inputs, name = CONFIG_FILE_TYPE, {"file": url}, url
+    with pytest.raises(ChartRenderError, match="cannot be read") as failed:
+        render_provider_component(type_, inputs, "x", ChartCache((tmp_path,)))
+    assert str(failed.value).startswith(name)

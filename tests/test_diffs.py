@@ -118,26 +118,35 @@ def test_homelab_urns_match_the_checked_in_list():
     PVC included). Moving one on purpose: add an alias (`pulumi.Alias`/`aliases=[...]`) to the old URN, then update
     the list:
 
-        .venv/bin/python -c "from pathlib import Path; from llmd_stack.offline import render_stack; \\
+        .venv/bin/python -c "import sys; sys.path.insert(0, 'tests'); import conftest; from pathlib import Path; \\
+            from llmd_stack.offline import render_stack; \\
             print(*sorted(r.urn for r in render_stack(Path('.'), 'homelab').resources), sep='\\n')" \\
             > tests/configs/homelab-urns.txt
+
+    (`import conftest` renders from the same chart cache as the tests.)
     """
-    resources = render_stack(ROOT, "homelab").resources
+    # Chart-rendered objects are in the list too: tests render from the chart mirror, kgateway left out (conftest).
+    current = sorted(r.urn for r in render_stack(ROOT, "homelab").resources)
     expected = [line for line in URNS.read_text().splitlines() if line.strip()]
-    # The list holds chart-rendered children too; a chart the shared mirror lacks (kgateway) has none in it, so
-    # where a cache does hold it, its children are new resources of a chart the list never rendered, not a move.
-    listed = "\n".join(expected)
-    charts = {r.urn: r.name for r in resources if r.type == CHART}
-    current = sorted(
-        r.urn for r in resources
-        if not r.rendered_by or f"::{charts.get(r.rendered_by, '')}:" in listed
-    )
     missing, extra = sorted(set(expected) - set(current)), sorted(set(current) - set(expected))
     assert not missing and not extra, (
         f"URNs changed. Gone (Pulumi would delete these unless aliased): {missing}\nNew: {extra}\n"
         "See this test's docstring to update tests/configs/homelab-urns.txt."
     )
     assert current == expected, "tests/configs/homelab-urns.txt is not sorted or has duplicates"
+
+
+def test_urns_are_the_engines_full_type_chains():
+    """Pulumi's resource.NewURN: a top-level resource's type alone (the root stack's type is left out); a child's
+    type after its parent's full chain; a chart-rendered object under its Chart under the component."""
+    by_name = {r.name: r for r in render_stack(ROOT, "homelab").resources}
+    assert by_name["gpu"].urn == "urn:pulumi:homelab::llmd-homelab::llmd:gpu:IntelGpuDra::gpu"
+    assert by_name["gpu-driver"].urn == (
+        "urn:pulumi:homelab::llmd-homelab::llmd:gpu:IntelGpuDra$kubernetes:helm.sh/v4:Chart::gpu-driver")
+    assert by_name["gpu-driver:intel-gpu-resource-driver/intel-gpu-sa"].urn == (
+        "urn:pulumi:homelab::llmd-homelab::llmd:gpu:IntelGpuDra$kubernetes:helm.sh/v4:Chart"
+        "$kubernetes:core/v1:ServiceAccount::gpu-driver:intel-gpu-resource-driver/intel-gpu-sa")
+    assert not [r.urn for r in by_name.values() if "pulumi:pulumi:Stack" in r.urn]
 
 
 def test_aliases_name_former_urns_of_this_stack():

@@ -25,7 +25,7 @@ def test_a_replica_change_shows_the_rendered_deployment_and_nothing_else(tmp_pat
     text = markdown(tmp_path / "base", tmp_path / "head")
     assert text.startswith(MARKER)
     assert "**homelab**: 0 added, 0 removed, 1 changed" in text
-    assert "`Deployment llm-d/ds-r1-llama-8b-decode`" in text
+    assert "`Deployment.apps llm-d/ds-r1-llama-8b-decode`" in text
     assert "-  replicas: 2\n+  replicas: 3\n" in text
     assert head.is_dir() and base.is_dir()
 
@@ -38,7 +38,7 @@ def test_a_new_model_adds_its_chart_objects(tmp_path, homelab, render):
     more["models"].append(second_model(more))
     write(render(more), tmp_path / "head" / "homelab")
     text = markdown(tmp_path / "base", tmp_path / "head")
-    assert "`Deployment llm-d/qwen-7b-decode`" in text and "`InferencePool llm-d/qwen-7b-pool`" in text
+    assert "`Deployment.apps llm-d/qwen-7b-decode`" in text and "`InferencePool.inference.networking.k8s.io llm-d/qwen-7b-pool`" in text
     assert "0 removed" in text
 
 

@@ -216,6 +216,8 @@ def _unpin(r):
     ("charts-pinned", lambda res: _unpin(next(r for r in res if r.name == "gpu-driver"))),
     ("charts-pinned", lambda res: next(r for r in res if r.name == "gateway-gateway-api-crds").program_inputs.update(
         file="https://github.com/kubernetes-sigs/gateway-api/releases/latest/download/standard-install.yaml")),
+    ("charts-pinned", lambda res: next(r for r in res if r.type == "kubernetes:helm.sh/v3:Release").inputs.update(
+        version="88.x")),
     ("kgateway-2.1-with-pools", lambda res: next(r for r in res if r.name == "gateway-kgateway-controller")
      .program_inputs.update(version="v2.2.0")),
     ("epp-matches-pool-chart", lambda res: next(r for r in res if r.name == POOL_RELEASE)
@@ -330,3 +332,42 @@ def test_a_malformed_route_timeout_minimum_is_reported_not_raised(homelab_render
     found = [v.message for rule, _, v in violations(homelab_render, {"route-timeouts": {"minimum": "ten minutes"}})
              if rule.id == "route-timeouts"]
     assert found == ["policy config minimum 'ten minutes' is not a Gateway API duration"]
+
+
+def test_without_a_chart_the_rules_that_need_its_objects_are_not_verified_and_raise_nothing(tmp_path, capsys):
+    """An empty chart cache: nothing chart-rendered exists, so rules that need those objects give no verdict
+    (no false `routes-target-pools` violation), and those that judge every object say what they did not see."""
+    import os
+
+    from llmd_stack.charts import ChartCache
+    from llmd_stack.offline import render_stack
+    from test_stacks import ROOT
+
+    old = os.environ["LLMD_CHART_CACHE"]
+    os.environ["LLMD_CHART_CACHE"] = str(tmp_path)
+    try:
+        result = render_stack(ROOT, "homelab")
+    finally:
+        os.environ["LLMD_CHART_CACHE"] = old
+    assert ChartCache.from_env().folders[0] != tmp_path
+    assert "routes-target-pools" in fired(result)  # the raw rule would report the pool it cannot see
+    assert run_checks(result) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].strip(): line for line in out.splitlines() if " | " in line}
+    assert "not verified: needs chart inferencepool v1.2.1 (not rendered)" in rows["routes-target-pools"]
+    assert "not verified: needs chart inferencepool v1.2.1, chart llm-d-modelservice v0.4.12" in rows["network-isolation"]
+    assert "ok; not verified for 7 charts and files listed below" in rows["images-pinned"]
+    assert rows["route-timeouts"].endswith("| ok")  # judges the program's own HTTPRoute
+
+
+def test_an_extra_policy_that_opens_the_pods_breaks_isolation(homelab_render):
+    """NetworkPolicies add up: a chart's or extraValues' `podSelector: {}` with `ingress: [{}]` admits everyone."""
+    result = copy.deepcopy(homelab_render)
+    policy = next(r for r in result.resources if r.inputs.get("kind") == "NetworkPolicy")
+    opened = copy.deepcopy(policy)
+    opened.urn += "-open"
+    opened.inputs["metadata"]["name"] = "allow-all"
+    opened.inputs["spec"] = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]}
+    result.resources.append(opened)
+    assert "network-isolation" not in fired(homelab_render)
+    assert "network-isolation" in fired(result)

@@ -34,6 +34,9 @@ class Rule:
     config: Mapping[str, Any] = field(default_factory=dict)  # defaults; overridable through policy config
     # Judges every object whatever its origin: an unrendered chart's objects leave it not verified offline.
     any_object: bool = False
+    # The charts (chart names; YAML files by file name) whose objects the rule needs: offline, if one was not
+    # rendered, the rule's verdict means nothing and it is reported as not verified.
+    charts: tuple[str, ...] = ()
 
 
 # --- helpers over Kubernetes objects ----------------------------------------------------------------------------------

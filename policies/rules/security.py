@@ -149,13 +149,15 @@ def _open_peers(policy: Mapping[str, Any]) -> bool:
 
 
 def _isolated(labels: Mapping[str, str], namespace: str, policies: list[tuple[str, Mapping[str, Any]]]) -> bool:
-    for policy_namespace, policy in policies:
-        selector = dig(policy, "spec", "podSelector", "matchLabels") or {}
-        if policy_namespace != namespace or not selector or any(labels.get(k) != v for k, v in selector.items()):
-            continue
-        if "Ingress" in (dig(policy, "spec", "policyTypes") or []) and not _open_peers(policy):
-            return True
-    return False
+    """NetworkPolicies add up: the pods are isolated when at least one ingress policy selects them and none of the
+    policies that select them (an empty podSelector selects every pod) lets any source in."""
+    selecting = [
+        policy for policy_namespace, policy in policies
+        if policy_namespace == namespace and "Ingress" in (dig(policy, "spec", "policyTypes") or ["Ingress"])
+        and all(labels.get(k) == v for k, v in (dig(policy, "spec", "podSelector", "matchLabels") or {}).items())
+        and not dig(policy, "spec", "podSelector", "matchExpressions")
+    ]
+    return bool(selecting) and not any(_open_peers(policy) for policy in selecting)
 
 
 def _network_isolation(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
@@ -179,7 +181,7 @@ RULES = [
     Rule("images-pinned", "Every image is pinned to a version tag (not latest) or a digest.", "mandatory",
          "Pin the image to a release tag or @sha256 digest in the stack config.", resource_check=_images_pinned, any_object=True),
     Rule("model-server-resources", "Model server containers have CPU and memory requests and limits.", "mandatory",
-         "Set models[].resources.requests and .limits (cpu and memory).", resource_check=_model_server_resources),
+         "Set models[].resources.requests and .limits (cpu and memory).", resource_check=_model_server_resources, charts=("llm-d-modelservice",)),
     Rule("loader-resources", "Model loader Jobs have CPU and memory requests and limits.", "mandatory",
          "Give the kitops-init container CPU and memory requests and limits.", resource_check=_loader_resources),
     Rule("run-as-non-root", "Workloads run as non-root outside the driver and GPU-exporter namespaces.", "advisory",
@@ -196,5 +198,5 @@ RULES = [
          resource_check=_namespace_pod_security, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
-         stack_check=_network_isolation),
+         stack_check=_network_isolation, charts=("inferencepool", "llm-d-modelservice")),
 ]
