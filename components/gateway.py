@@ -18,6 +18,7 @@ from .meta import namespace as meta_namespace
 from .meta import object_meta
 
 GATEWAY_API = "gateway.networking.k8s.io"
+OPENAI_API_PATH = "/v1"  # vLLM's OpenAI-compatible API; the only path the gateway routes
 # Header GAIE body-based routing sets from the request's `model` field.
 MODEL_HEADER = "X-Gateway-Model-Name"
 
@@ -130,14 +131,21 @@ class InferenceGatewayArgs:
     crds_before_controller: tuple[pulumi.Resource, ...] = ()  # e.g. the GAIE CRDs the controller watches
 
 
+def api_prefix(path_prefix: str) -> str:
+    """The path a model's route exposes: its prefix plus vLLM's OpenAI API (`/v1`), nothing else of the server
+    (`/metrics`, `/docs`, `/health` stay inside the cluster). PathPrefix matches whole path elements."""
+    return f"{path_prefix.rstrip('/')}{OPENAI_API_PATH}"
+
+
 def route_spec(route: PoolRoute, gateway_name: str, gateway_namespace: pulumi.Input[str]) -> dict:
-    match: dict = {"path": {"type": "PathPrefix", "value": route.path_prefix}}
+    match: dict = {"path": {"type": "PathPrefix", "value": api_prefix(route.path_prefix)}}
     if route.model_header:
         match["headers"] = [{"type": "Exact", "name": MODEL_HEADER, "value": route.model_header}]
     rule: dict = {"matches": [match]}
     if route.path_prefix != "/":
         # vLLM serves /v1/...: strip the model's prefix before the request reaches it.
-        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
+        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {
+            "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": OPENAI_API_PATH}}}]
     spec: dict = {
         "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name, "namespace": gateway_namespace}],
         "rules": [

@@ -54,7 +54,7 @@ def test_gateway_listens_on_80_for_the_stack_namespace_with_the_kgateway_class(h
 
 def test_route_matches_prefix_with_long_timeouts(homelab_render):
     rule = objects(homelab_render, "HTTPRoute")[0]["spec"]["rules"][0]
-    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]  # the OpenAI API only
     assert rule["timeouts"] == {"request": "3600s", "backendRequest": "3600s"}
     assert "port" not in rule["backendRefs"][0]
 
@@ -213,11 +213,25 @@ def test_chart_service_monitor_is_off_because_monitoring_owns_it(homelab_render)
     assert chart_values(homelab_render, POOL)["inferenceExtension"]["monitoring"]["prometheus"] == {"enabled": False}
 
 
-def test_a_model_path_prefix_is_rewritten_to_slash_for_vllm(render, homelab, homelab_render):
+def test_a_model_path_prefix_is_rewritten_away_for_vllm(render, homelab, homelab_render):
     assert "filters" not in objects(homelab_render, "HTTPRoute")[0]["spec"]["rules"][0]
     homelab["models"].append(second_model(homelab))
     route = by_name(render(homelab), "HTTPRoute", "qwen-7b-route")
     rule = route["spec"]["rules"][0]
-    assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": "/qwen-7b"}
+    assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": "/qwen-7b/v1"}
     assert rule["filters"] == [{"type": "URLRewrite",
-                                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
+                                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}}}]
+
+
+def test_routes_expose_only_the_openai_api(render, homelab):
+    """/metrics, /docs and /health of vLLM stay inside the cluster: every route matches `<prefix>/v1` only."""
+    homelab["models"].append(second_model(homelab))
+    routes = objects(render(homelab), "HTTPRoute")
+    assert len(routes) == 2
+    for route in routes:
+        for rule in route["spec"]["rules"]:
+            for match in rule["matches"]:
+                assert match["path"]["type"] == "PathPrefix" and match["path"]["value"].endswith("/v1")
+    prefixed = next(r for r in routes if r["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/qwen-7b/v1")
+    rewrite = prefixed["spec"]["rules"][0]["filters"][0]["urlRewrite"]["path"]
+    assert rewrite == {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}  # /qwen-7b/v1/x -> /v1/x
