@@ -29,6 +29,15 @@ CONTAINER = "vllm"
 ROLE_LABEL = "llm-d.ai/role"
 
 EngineKind = Literal["ipex-llm", "vllm", "sim"]
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+@dataclass(frozen=True)
+class ApiKeyRef:
+    """Where the model servers' API key lives: a Secret in their namespace, one key."""
+
+    secret_name: pulumi.Input[str]
+    key: str = "api-key"
 # Which vLLM metric names the engine emits: IPEX-LLM is vLLM 0.8.3 (V0 names); the simulator emits V1 names.
 MetricsGeneration = Literal["v0", "v1"]
 
@@ -97,6 +106,7 @@ class ModelServiceArgs:
     model_path: pulumi.Input[str] | None = None
     same_node: bool = False  # RWO model PVC shared by several replicas
     node_selector: dict[str, str] = field(default_factory=dict)  # e.g. nodes with the GPUs
+    api_key: ApiKeyRef | None = None  # the API key clients must send; None leaves the API open to the network
     pod_monitor_labels: dict[str, str] | None = None  # None: no PodMonitor
     extra_values: dict[str, Any] = field(default_factory=dict)
 
@@ -148,7 +158,13 @@ def chart_values(
         "startupProbe": _probe("/health", 10, math.ceil(args.startup_timeout_seconds / 10)),
         "readinessProbe": _probe("/health", 5, 3),
         "livenessProbe": _probe("/health", 10, 6),
+        # The engine needs no privilege: the GPU arrives as a DRA-injected device node, not through capabilities.
+        "extraConfig": {"securityContext": CONTAINER_SECURITY},
     }
+    if args.api_key is not None:
+        # vLLM reads VLLM_API_KEY and then requires `Authorization: Bearer <key>` on /v1 (not on /health, /metrics).
+        container["env"] = [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {
+            "name": args.api_key.secret_name, "key": args.api_key.key}}}]
     pod_monitor = {"enabled": args.pod_monitor_labels is not None}
     if args.pod_monitor_labels is not None:
         pod_monitor.update(portName=CONTAINER, path="/metrics", interval="30s", labels=dict(args.pod_monitor_labels))
@@ -167,9 +183,12 @@ def chart_values(
         decode["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
     if args.node_selector:
         decode["nodeSelector"] = dict(args.node_selector)
+    # Pod-level: the runtime's default seccomp profile, and no API token: vLLM never calls the Kubernetes API.
+    decode["extraConfig"] = {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                             "automountServiceAccountToken": False}
     if args.same_node:
         # A ReadWriteOnce model PVC can only be mounted on one node: keep every replica on the same one.
-        decode["extraConfig"] = {
+        decode["extraConfig"] |= {
             "affinity": {
                 "podAffinity": {
                     "requiredDuringSchedulingIgnoredDuringExecution": [

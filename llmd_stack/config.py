@@ -42,7 +42,9 @@ from .types import (
 
 PROJECT = "llmd-homelab"
 # Secret keys are top-level so `pulumi config set --secret KEY` keeps the rest of the config readable.
-SECRET_KEYS = ("registryToken", "grafanaAdminPassword")
+SECRET_KEYS = ("registryToken", "grafanaAdminPassword", "apiKey")
+# Optional secrets: without `apiKey` the inference API is open to whoever reaches the gateway.
+OPTIONAL_SECRET_KEYS = ("apiKey",)
 
 
 class _Strict(BaseModel):
@@ -714,6 +716,8 @@ def _secret_problems(
 
 
 def _secret_needed(cfg: StackConfig, key: str) -> bool:
+    if key in OPTIONAL_SECRET_KEYS:
+        return False
     if key == "registryToken":
         return any(m.model_kit is not None for m in cfg.models)
     return cfg.monitoring.enabled and cfg.monitoring.prometheus.mode == "install" and cfg.monitoring.grafana
@@ -770,6 +774,7 @@ class StackSecrets:
 
     registry_token: pulumi.Output[str] | None
     grafana_admin_password: pulumi.Output[str] | None
+    api_key: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -808,4 +813,5 @@ def load_config() -> LoadedStack:
     project_config = pulumi.Config(PROJECT)
     token = project_config.get_secret("registryToken")
     password = project_config.get_secret("grafanaAdminPassword")
-    return LoadedStack(cfg, StackSecrets(registry_token=token, grafana_admin_password=password))
+    api_key = project_config.get_secret("apiKey")
+    return LoadedStack(cfg, StackSecrets(registry_token=token, grafana_admin_password=password, api_key=api_key))

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .config import SECRET_KEYS, StackConfig, model_class
+from .config import OPTIONAL_SECRET_KEYS, SECRET_KEYS, StackConfig, model_class
 
 
 
@@ -82,7 +82,8 @@ def _table(name: str, header: tuple[str, ...], body: list[tuple[str, ...]]) -> s
 
 def reference() -> str:
     body = [(f"`{k}`", t, d, m) for k, t, d, m in rows(StackConfig)]
-    body += [(f"`{k}`", "secret string", "**required**", f"Set with `pulumi config set --secret {k} ...`") for k in SECRET_KEYS]
+    body += [(f"`{k}`", "secret string", "optional" if k in OPTIONAL_SECRET_KEYS else "**required**",
+              f"Set with `pulumi config set --secret {k} ...`") for k in SECRET_KEYS]
     return _table("config-reference", ("key", "type", "default", "meaning"), body)
 
 

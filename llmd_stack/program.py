@@ -22,13 +22,16 @@ from components.inference_pool import (
     InferencePoolArgs,
 )
 from components.meta import namespace as meta_namespace
+from components.meta import object_meta
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
 from components.network import ServingNetworkPolicies, ServingNetworkPoliciesArgs
 from components.monitoring import ExistingPrometheus, GpuExporter, InstallPrometheus, Monitoring, MonitoringArgs, ServingTarget
-from components.modelservice import CONTAINER, Engine, ModelService, ModelServiceArgs, Resources
+from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
 from .config import LoadedStack, ModelConfig, StackConfig
+
+API_KEY_FIELD = "api-key"
 
 
 def kubernetes_provider(cfg: StackConfig) -> k8s.Provider:
@@ -86,6 +89,20 @@ def model_cache(
     )
 
 
+def api_key_secret(loaded: LoadedStack, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions) -> ApiKeyRef | None:
+    """The Secret holding the secret config `apiKey`, which every model server reads as VLLM_API_KEY; None without."""
+    if loaded.secrets.api_key is None:
+        return None
+    secret = k8s.core.v1.Secret(
+        "api-key",
+        metadata=object_meta("llm-d-api-key", namespace, "api-key"),
+        type="Opaque",
+        string_data={API_KEY_FIELD: pulumi.Output.secret(loaded.secrets.api_key)},
+        opts=opts,
+    )
+    return ApiKeyRef(secret.metadata.name, API_KEY_FIELD)
+
+
 def model_service(
     cfg: StackConfig,
     model: ModelConfig,
@@ -93,6 +110,7 @@ def model_service(
     gpu: IntelGpuDra | None,
     cache: ModelKitCache | None,
     opts: pulumi.ResourceOptions,
+    api_key: ApiKeyRef | None = None,
 ) -> ModelService:
     engine = model.engine
     waits_for: list[pulumi.Resource] = [r for r in (gpu, cache) if r is not None]
@@ -125,6 +143,7 @@ def model_service(
             same_node=cache is not None and model.cache.access_mode == "ReadWriteOnce" and model.replicas > 1,
             pod_monitor_labels=None,  # the Monitoring component owns the monitors
             node_selector=dict(cfg.gpu.node_selector) if engine.kind != "sim" else {},
+            api_key=api_key,
             extra_values=model.extra_values,
         ),
         # Model pods wait for the GPU driver and for their model on the PVC, nothing else.
@@ -273,12 +292,13 @@ def build(loaded: LoadedStack) -> None:
         service_type=gateway_cfg.service_type,
     )
     gaie_crds = InferenceExtensionCrds("inference-extension-crds", cfg.scheduling.chart_version, opts=opts)
+    api_key = api_key_secret(loaded, namespace, opts)
     services: dict[str, ModelService] = {}
     pools: dict[str, InferencePool] = {}
     routes: list[PoolRoute] = []
     for model in cfg.models:
         cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
-        services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts)
+        services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts, api_key)
         pool = pools[model.name] = inference_pool(cfg, model, services[model.name], namespace, gaie_crds, opts)
         routes.append(route(model, pool))
         if cfg.cluster.network_policies:

@@ -104,7 +104,7 @@ def test_replicas_share_a_node_for_a_readwriteonce_model_pvc(homelab_render, ren
     assert term["topologyKey"] == "kubernetes.io/hostname"
     assert term["labelSelector"]["matchLabels"]["llm-d.ai/model"] == "ds-r1-llama-8b"
     homelab["models"][0]["cache"]["accessMode"] = "ReadWriteMany"
-    assert "extraConfig" not in chart_values(render(homelab), RELEASE)["decode"]
+    assert "affinity" not in chart_values(render(homelab), RELEASE)["decode"]["extraConfig"]
 
 
 def test_chart_monitors_are_off_because_monitoring_owns_them(homelab_render):

@@ -32,7 +32,7 @@ def decode_container_without(result, key: str) -> dict[str, Any]:
 
 
 def pod(kind: str, **spec: Any) -> dict[str, Any]:
-    container = {"name": "extra", "image": "busybox:1.37.0",
+    container = {"name": "extra", "image": "busybox:1.37.0", "securityContext": {"allowPrivilegeEscalation": False},
                  "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "10m", "memory": "16Mi"}}}
     container.update(spec)
     pod_spec = {"containers": [container], "securityContext": {"runAsNonRoot": True}}
@@ -119,6 +119,20 @@ CASES: dict[str, tuple] = {
                                             "spec": {"type": "LoadBalancer", "ports": [{"port": 8000}]}}), None, set()),
     "namespaces-pod-security": (None, after_render("kubernetes:core/v1:Namespace", _drop_psa), set()),
     "network-isolation": (lambda c: c["cluster"].update(networkPolicies=False), None, set()),
+    "no-host-namespaces": (extra_objects({**pod("Deployment"), "spec": {**pod("Deployment")["spec"], "template": {
+        "metadata": {"labels": {"a": "b"}}, "spec": {**pod("Pod")["spec"], "hostNetwork": True}}}}),
+                           None, {"no-privilege-escalation"}),
+    "capabilities-allow-listed": (extra_objects(pod("Pod", securityContext={"capabilities": {"add": ["NET_ADMIN"]}})),
+                                  None, set()),
+    "no-privilege-escalation": (extra_objects(pod("Pod", securityContext={"allowPrivilegeEscalation": True})),
+                                None, set()),
+    # The issue's own example: a key in engine.extraArgs passed all 27 rules and landed in plain text.
+    "no-secrets-in-args": (lambda c: c["models"][0]["engine"].update(extraArgs=["--api-key", "sk-0123456789abcdefghij"]),
+                           None, set()),
+    "roles-least-privilege": (extra_objects({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                                             "metadata": {"name": "reader"},
+                                             "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}),
+                              None, set()),
     "pool-selects-model-service": (scheduling_extra({"inferencePool": {"modelServers": {"matchLabels": {"app": "nope"}}}}),
                                    None, set()),
     "pool-targets-vllm-port": (scheduling_extra({"inferencePool": {"targetPorts": [{"number": 9000}]}}), None, set()),
@@ -169,19 +183,20 @@ def test_there_are_at_least_20_rules_each_with_a_case():
 
 # Advisory findings on the homelab that are real: neither chart offers a pod securityContext value for these.
 HOMELAB_ADVISORIES = {
-    ("run-as-non-root", "ds-r1-llama-8b-release:llm-d/ds-r1-llama-8b-decode"),
+    ("run-as-non-root", "ds-r1-llama-8b-release:llm-d/ds-r1-llama-8b-decode"),  # the IPEX-LLM image runs as root
     ("run-as-non-root", "ds-r1-llama-8b-pool-release:llm-d/ds-r1-llama-8b-pool-epp"),
+    ("no-privilege-escalation", "ds-r1-llama-8b-pool-release:llm-d/ds-r1-llama-8b-pool-epp"),
 }
 
 
 def test_homelab_passes_every_mandatory_rule_and_the_table_lists_each(homelab_render, capsys):
     found = {(rule.id, v.urn.split("::")[-1]) for rule, level, v in violations(homelab_render)}
     assert found == HOMELAB_ADVISORIES
-    assert fired(homelab_render) == {"run-as-non-root": "advisory"}
+    assert fired(homelab_render) == {"run-as-non-root": "advisory", "no-privilege-escalation": "advisory"}
     assert run_checks(homelab_render) == 0
     lines = capsys.readouterr().out.splitlines()
     for rule in ALL_RULES:
-        expected = "2 violation(s)" if rule.id == "run-as-non-root" else "ok"
+        expected = {"run-as-non-root": "2 violation(s)", "no-privilege-escalation": "1 violation(s)"}.get(rule.id, "ok")
         row = [line for line in lines if line.split(" | ")[0].strip() == rule.id]
         assert row and row[0].split(" | ")[2].startswith(expected), (rule.id, row)
     for check in CONFIG_CHECKS:

@@ -171,6 +171,76 @@ def _network_isolation(resources: list[Res], config: Mapping[str, Any]) -> list[
     ]
 
 
+_HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+# Secret material by shape, wherever it stands: API keys and tokens of common services, bearer tokens, private keys.
+_SECRET_SHAPES = re.compile(
+    r"(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}"
+    r"|Bearer\s+[A-Za-z0-9._~+/=-]{16,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+)
+# A secret-named flag with a literal value (`--api-key X`, `--token=X`); `$(VAR)` expands an env var and is fine.
+_SECRET_FLAG = re.compile(r"--(api[-_]?key|token|password|passwd|secret|auth[-_]?token|credentials?)(=|\s+)(?!\$\()\S+", re.I)
+
+
+def _host_namespaces(res: Res, config: Mapping[str, Any]) -> list[str]:
+    allowed = set(config["allowedNamespaces"])
+    return [
+        f"{kind_of(res)} {name_of(res)!r} in namespace {namespace!r} sets {key}"
+        for namespace, spec in pod_specs(res)
+        if namespace not in allowed
+        for key in _HOST_NAMESPACES
+        if spec.get(key) is True
+    ]
+
+
+def _capabilities(res: Res, config: Mapping[str, Any]) -> list[str]:
+    allowed, permitted = set(config["allowedNamespaces"]), set(config["allowedCapabilities"])
+    return [
+        f"container {c.get('name')!r} in namespace {namespace!r} adds capability {cap}"
+        for namespace, spec in pod_specs(res)
+        if namespace not in allowed
+        for c in containers(spec)
+        for cap in dig(c, "securityContext", "capabilities", "add") or []
+        if str(cap).upper().removeprefix("CAP_") not in permitted
+    ]
+
+
+def _privilege_escalation(res: Res, config: Mapping[str, Any]) -> list[str]:
+    allowed = set(config["allowedNamespaces"])
+    return [
+        f"container {c.get('name')!r} of {kind_of(res)} {name_of(res)!r} does not set allowPrivilegeEscalation: false"
+        for namespace, spec in pod_specs(res)
+        if namespace not in allowed
+        for c in containers(spec)
+        if dig(c, "securityContext", "allowPrivilegeEscalation") is not False
+    ]
+
+
+def _secrets_in_args(res: Res, config: Mapping[str, Any]) -> list[str]:
+    found = []
+    for _, spec in pod_specs(res):
+        for c in containers(spec):
+            words = " ".join(str(x) for x in [*(c.get("command") or []), *(c.get("args") or [])])
+            if _SECRET_FLAG.search(words) or _SECRET_SHAPES.search(words):
+                found.append(f"container {c.get('name')!r} passes secret material on its command line")
+            for e in c.get("env") or []:
+                if isinstance(e, Mapping) and _SECRET_SHAPES.search(str(e.get("value") or "")):
+                    found.append(f"container {c.get('name')!r} env {e.get('name')!r} holds secret material as a value")
+    return found
+
+
+def _roles(res: Res, config: Mapping[str, Any]) -> list[str]:
+    if kind_of(res) not in ("ClusterRole", "Role") or name_of(res) in config["allowedRoles"]:
+        return []
+    found = []
+    for i, rule in enumerate(res.props.get("rules") or []):
+        for field in ("apiGroups", "resources", "verbs"):
+            if "*" in (rule.get(field) or []):
+                found.append(f"{kind_of(res)} {name_of(res)!r} rules[{i}] grants every {field[:-1]} ('*')")
+        if "secrets" in (rule.get("resources") or []):
+            found.append(f"{kind_of(res)} {name_of(res)!r} rules[{i}] grants access to Secrets")
+    return found
+
+
 RULES = [
     Rule("no-privileged-containers", "No privileged containers outside the driver and GPU-exporter namespaces.",
          "mandatory", "Drop `privileged`, or run the workload in an allow-listed namespace.",
@@ -196,6 +266,25 @@ RULES = [
     Rule("namespaces-pod-security", "Every namespace enforces a Pod Security level; `privileged` only where allowed.",
          "mandatory", "Label the namespace pod-security.kubernetes.io/enforce (baseline or restricted).",
          resource_check=_namespace_pod_security, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+    Rule("no-host-namespaces", "No host network, PID or IPC namespace outside the driver and GPU-exporter namespaces.",
+         "mandatory", "Drop hostNetwork/hostPID/hostIPC; only the DRA driver and the GPU exporter may use the host.",
+         resource_check=_host_namespaces, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+    Rule("capabilities-allow-listed", "Containers add no Linux capability beyond the allow-list (driver and "
+         "GPU-exporter namespaces excepted).", "mandatory",
+         "Remove securityContext.capabilities.add, or allow the capability in policy config.",
+         resource_check=_capabilities, config={"allowedNamespaces": PRIVILEGED_NAMESPACES, "allowedCapabilities": []},
+         any_object=True),
+    Rule("no-privilege-escalation", "Containers set allowPrivilegeEscalation: false (driver and GPU-exporter "
+         "namespaces excepted).", "advisory",
+         "Set securityContext.allowPrivilegeEscalation: false where the chart offers a securityContext.",
+         resource_check=_privilege_escalation, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+    Rule("no-secrets-in-args", "No secret material on a command line or in a plain env value (API keys, tokens, "
+         "private keys).", "mandatory",
+         "Put the secret in a Secret (Pulumi secret config) and pass it with valueFrom.secretKeyRef.",
+         resource_check=_secrets_in_args, any_object=True),
+    Rule("roles-least-privilege", "No Role or ClusterRole grants '*' or access to Secrets, unless allow-listed.",
+         "mandatory", "Grant named resources and verbs; allow a chart's role by name in policy config if it must.",
+         resource_check=_roles, config={"allowedRoles": []}, any_object=True),
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
          stack_check=_network_isolation, charts=("inferencepool", "llm-d-modelservice")),
