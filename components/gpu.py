@@ -5,7 +5,7 @@ Uses `helm.v4.Chart`: the driver chart has no Helm hooks, and v4 shows every ren
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
@@ -41,17 +41,25 @@ class IntelGpuDraArgs:
     chart_version: str
     health_monitoring: Literal["disabled", "xpumd"]
     selector: GpuSelector
+    node_selector: dict[str, str] = field(default_factory=dict)  # the GPU nodes: the kubelet plugin runs only there
 
 
-def driver_values(health_monitoring: str) -> dict:
-    """One explicit, working mode: the chart's defaults (health on, xpumd off) make the plugin exit after ~5 min."""
+def driver_values(health_monitoring: str, node_selector: dict[str, str] | None = None) -> dict:
+    """One explicit, working mode: the chart's defaults (health on, xpumd off) make the plugin exit after ~5 min.
+    A node selector keeps the privileged plugin off nodes without GPUs (the chart reads `kubeletPlugin.nodeSelector`
+    only with `nodeFeatureRules.enabled: false`, its default, which this program keeps)."""
     if health_monitoring == "xpumd":
-        return {
+        values = {
             "kubeletPlugin": {"privileged": False, "healthMonitoring": {"enabled": True}},
             "xpumdEnabled": True,
             "xpumd": {"gpuAccess": "dra"},
         }
-    return {"kubeletPlugin": {"privileged": True, "healthMonitoring": {"enabled": False}}, "xpumdEnabled": False}
+    else:
+        values = {"kubeletPlugin": {"privileged": True, "healthMonitoring": {"enabled": False}}, "xpumdEnabled": False}
+    if node_selector:
+        values["kubeletPlugin"]["nodeSelector"] = dict(node_selector)
+        values["nodeFeatureRules"] = {"enabled": False}
+    return values
 
 
 class IntelGpuDra(pulumi.ComponentResource):
@@ -71,7 +79,7 @@ class IntelGpuDra(pulumi.ComponentResource):
             chart=GPU_DRIVER.chart,
             version=args.chart_version,
             namespace=namespace.metadata.name,
-            values=driver_values(args.health_monitoring),
+            values=driver_values(args.health_monitoring, args.node_selector),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
         # Consumers get the class only once the driver is installed: reading it orders them after the chart.

@@ -196,5 +196,6 @@ class ModelKitCache(pulumi.ComponentResource):
         )
 
         self.claim_name = claim.metadata.name
+        self.loader_pod_labels = labels("model-loader", **model_labels)
         self.model_path = self.loader_job.metadata.apply(lambda _: folder)
         self.register_outputs({"claim_name": self.claim_name, "model_path": self.model_path})

@@ -20,10 +20,12 @@ from .alerts import ServedModel, rule_groups
 from .chart_sources import KUBE_PROMETHEUS_STACK, XPUMD
 from .dashboard import dashboard_json
 from .meta import labels, object_meta
+from .network import scrape_only
 from .meta import namespace as meta_namespace
 
 MONITORING_API = "monitoring.coreos.com/v1"
 XPUM_V1_PORT = 29999
+XPUMD_PORT = 8080
 GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
 
 
@@ -88,7 +90,11 @@ def kube_prometheus_values(p: InstallPrometheus, admin_secret: pulumi.Input[str]
     if p.grafana:
         grafana.update(
             admin={"existingSecret": admin_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
-            sidecar={"dashboards": {"enabled": True, "label": GRAFANA_DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}},
+            # Dashboards live in the monitoring namespace: the sidecar looks there only, and Grafana's RBAC is a
+            # namespaced Role, not a ClusterRole over every namespace's Secrets (grafana chart `rbac.namespaced`).
+            sidecar={"dashboards": {"enabled": True, "label": GRAFANA_DASHBOARD_LABEL, "labelValue": "1",
+                                    "searchNamespace": p.namespace}},
+            rbac={"namespaced": True},
         )
     claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": p.storage_size}}}
     if p.storage_class:
@@ -109,6 +115,8 @@ def kube_prometheus_values(p: InstallPrometheus, admin_secret: pulumi.Input[str]
             }
         },
         "grafana": grafana,
+        # kube-state-metrics would list and watch every Secret in the cluster (its ClusterRole follows its collectors).
+        "kube-state-metrics": {"collectorsExclude": ["secrets"]},
     }
 
 
@@ -137,10 +145,7 @@ def xpum_v1_pod_spec(exporter: GpuExporter, claim_template: pulumi.Input[str]) -
                 resources=k8s.core.v1.ResourceRequirementsArgs(
                     requests=resources.requests, limits=resources.limits, claims=[k8s.core.v1.ResourceClaimArgs(name="gpus")]
                 ),
-                volume_mounts=[
-                    k8s.core.v1.VolumeMountArgs(name="sockdir", mount_path="/tmp"),
-                    k8s.core.v1.VolumeMountArgs(name="pod-resources", mount_path="/var/lib/kubelet/pod-resources", read_only=True),
-                ],
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sockdir", mount_path="/tmp")],
             ),
             k8s.core.v1.ContainerArgs(
                 name="exporter",
@@ -160,12 +165,12 @@ def xpum_v1_pod_spec(exporter: GpuExporter, claim_template: pulumi.Input[str]) -
                 volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sockdir", mount_path="/tmp")],
             ),
         ],
-        volumes=[
-            k8s.core.v1.VolumeArgs(name="sockdir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")),
-            # Read-only, for the kube_pod/kube_namespace labels of the GPU a pod holds.
-            k8s.core.v1.VolumeArgs(name="pod-resources", host_path=k8s.core.v1.HostPathVolumeSourceArgs(
-                path="/var/lib/kubelet/pod-resources", type="Directory")),
-        ],
+        # No kubelet pod-resources mount: XPU Manager maps GPUs to pods only for the device-plugin resource
+        # gpu.intel.com/i915, never for DRA claims, so the host path would give it nothing (REFERENCE section 6).
+        volumes=[k8s.core.v1.VolumeArgs(name="sockdir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory"))],
+        security_context=k8s.core.v1.PodSecurityContextArgs(
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+        automount_service_account_token=False,
     )
 
 
@@ -288,6 +293,11 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-exporter-namespace", exporter.namespace, "gpu-exporter", "privileged",
             pulumi.ResourceOptions(parent=self), admin_access=True,
         )
+        # Only Prometheus reaches the exporter, on its metrics port (xpumd's Prometheus exporter listens on :8080).
+        pods, port = ({"app.kubernetes.io/name": "xpumd"}, XPUMD_PORT) if exporter.generation == "v2" else (
+            {"app": "intel-xpumanager"}, XPUM_V1_PORT)
+        scrape_only(f"{name}-exporter-scrape-only", namespace.metadata.name, pods, port, args.prometheus.namespace,
+                    pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
         if exporter.generation == "v2":
             k8s.helm.v4.Chart(
                 f"{name}-xpumd",

@@ -1,4 +1,6 @@
-"""ServingNetworkPolicies: model pods and the EPP accept traffic only from the gateway, the EPP and Prometheus."""
+"""NetworkPolicies: model pods and the EPP accept traffic only from the gateway, the EPP and Prometheus; the serving
+namespace denies ingress by default (the gateway's proxy takes client traffic); model pods and loaders reach out only
+to DNS (and the loader to the registry); the GPU exporter admits only Prometheus."""
 
 from __future__ import annotations
 
@@ -20,6 +22,13 @@ class ServingNetworkPoliciesArgs:
     epp_ports: tuple[int, int]  # (ext-proc, metrics)
     gateway_pod_labels: dict[str, str]  # from the gateway provider
     prometheus_namespace: str | None  # None: nothing scrapes
+    loader_pod_labels: dict[str, str] | None = None  # the model's ModelKit loader Job, if it has one
+    registry_cidrs: tuple[str, ...] = ()  # where the loader may pull from; empty: any address on the HTTP(S) ports
+
+
+# prometheus-operator labels every Prometheus pod it runs with this (kube-prometheus-stack included).
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+REGISTRY_PORTS = (443, 80)
 
 
 def _pods(labels: pulumi.Input[dict[str, str]]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -29,6 +38,44 @@ def _pods(labels: pulumi.Input[dict[str, str]]) -> k8s.networking.v1.NetworkPoli
 def _namespace(name: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name})
+    )
+
+
+def prometheus(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Prometheus pods in their namespace (both selectors in one peer: pods with the label, in that namespace)."""
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROMETHEUS_POD_LABELS),
+    )
+
+
+def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """The cluster DNS (CoreDNS in kube-system, `k8s-app: kube-dns` on k3s and kubeadm clusters)."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+        )],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol=p) for p in ("UDP", "TCP")],
+    )
+
+
+def policy(
+    name: str, metadata: k8s.meta.v1.ObjectMetaArgs, selector: pulumi.Input[dict[str, str]], *,
+    ingress: list | None = None, egress: list | None = None, opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """A policy for the pods `selector` matches; a direction given (even empty: deny all) is enforced."""
+    types = [t for t, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
+    return k8s.networking.v1.NetworkPolicy(
+        name,
+        metadata=metadata,
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            policy_types=types,
+            ingress=ingress,
+            egress=egress,
+        ),
+        opts=opts,
     )
 
 
@@ -44,21 +91,57 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"llm-d.ai/model": args.model}
         ext_proc, metrics = args.epp_ports
-        scrapers = [_namespace(args.prometheus_namespace)] if args.prometheus_namespace else []
+        scrapers = [prometheus(args.prometheus_namespace)] if args.prometheus_namespace else []
         model_rules = [_rule([_pods(args.gateway_pod_labels), _pods(args.epp_pod_labels)], args.model_port)]
         epp_rules = [_rule([_pods(args.gateway_pod_labels)], ext_proc)]
         if scrapers:
             model_rules.append(_rule(scrapers, args.model_port))
             epp_rules.append(_rule(scrapers, metrics))
-        for suffix, selector, rules in (("model-pods", args.model_pod_labels, model_rules), ("epp", args.epp_pod_labels, epp_rules)):
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{suffix}",
-                metadata=object_meta(f"{args.model}-{suffix}", args.namespace, "network-policy", **labels),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                    policy_types=["Ingress"],
-                    ingress=rules,
-                ),
-                opts=child,
-            )
+
+        def meta(suffix: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return object_meta(f"{args.model}-{suffix}", args.namespace, "network-policy", **labels)
+
+        # Model pods: the model is on their volume, so they need nothing outside the cluster but DNS.
+        policy(f"{name}-model-pods", meta("model-pods"), args.model_pod_labels, ingress=model_rules,
+               egress=[dns_egress()], opts=child)
+        policy(f"{name}-epp", meta("epp"), args.epp_pod_labels, ingress=epp_rules, opts=child)
+        if args.loader_pod_labels is not None:
+            registry = [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
+                        for c in args.registry_cidrs] or None
+            pull = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=registry, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in REGISTRY_PORTS])
+            # The loader takes no connections and talks only to DNS and the registry.
+            policy(f"{name}-loader", meta("loader"), args.loader_pod_labels, ingress=[], egress=[dns_egress(), pull],
+                   opts=child)
         self.register_outputs({})
+
+
+@dataclass(frozen=True)
+class NamespaceIsolationArgs:
+    namespace: pulumi.Input[str]
+    gateway_pod_labels: dict[str, str]  # the gateway's proxy pods, which take client traffic
+    gateway_ports: tuple[int, ...]  # the Gateway's listener ports (the proxy listens on them)
+
+
+class NamespaceIsolation(pulumi.ComponentResource):
+    """Ingress denied to every pod of the serving namespace unless a policy admits it; the gateway's proxy takes
+    client traffic on its listener ports from anywhere (the LAN, through the load balancer)."""
+
+    def __init__(self, name: str, args: NamespaceIsolationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:network:NamespaceIsolation", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        policy(f"{name}-default-deny", object_meta("default-deny-ingress", args.namespace, "network-policy"), {},
+               ingress=[], opts=child)
+        clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in args.gateway_ports])
+        policy(f"{name}-gateway", object_meta("gateway-clients", args.namespace, "network-policy"),
+               args.gateway_pod_labels, ingress=[clients], opts=child)
+        self.register_outputs({})
+
+
+def scrape_only(name: str, namespace: pulumi.Input[str], pods: dict[str, str], port: int, prometheus_namespace: str,
+                opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    """Only Prometheus reaches these pods, and only on their metrics port (the GPU exporter)."""
+    return policy(name, object_meta(f"{pods.get('app') or pods.get('app.kubernetes.io/name')}-scrape-only", namespace,
+                                    "network-policy"),
+                  pods, ingress=[_rule([prometheus(prometheus_namespace)], port)], opts=opts)

@@ -129,6 +129,22 @@ class RegistryConfig(_Strict):
         pattern=r"^robot\$[a-z0-9][a-z0-9._-]*(\+[A-Za-z0-9._-]+)?$",
         description="Harbor robot account (`robot$<project>+<name>`); its token is the secret `registryToken`.",
     )
+    cidrs: list[str] = Field(
+        default_factory=list,
+        description="Addresses of the registry (CIDRs): the loader may reach only these (on 443 and 80). Empty: any.",
+    )
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR (e.g. 192.168.1.20/32)") from None
+        return value
 
 
 class CosignConfig(_Strict):

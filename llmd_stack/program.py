@@ -24,7 +24,12 @@ from components.inference_pool import (
 from components.meta import namespace as meta_namespace
 from components.meta import object_meta
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
-from components.network import ServingNetworkPolicies, ServingNetworkPoliciesArgs
+from components.network import (
+    NamespaceIsolation,
+    NamespaceIsolationArgs,
+    ServingNetworkPolicies,
+    ServingNetworkPoliciesArgs,
+)
 from components.monitoring import ExistingPrometheus, GpuExporter, InstallPrometheus, Monitoring, MonitoringArgs, ServingTarget
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
@@ -280,6 +285,7 @@ def build(loaded: LoadedStack) -> None:
                 chart_version=cfg.gpu.driver.chart_version,
                 health_monitoring=cfg.gpu.driver.health_monitoring,
                 selector=GpuSelector(cfg.gpu.selection.model, cfg.gpu.selection.min_memory),
+                node_selector=dict(cfg.gpu.node_selector),
             ),
             opts=opts,
         )
@@ -313,9 +319,22 @@ def build(loaded: LoadedStack) -> None:
                     epp_ports=(EXT_PROC_PORT, EPP_METRICS_PORT),
                     gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
                     prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
+                    loader_pod_labels=cache.loader_pod_labels if cache else None,
+                    registry_cidrs=tuple(cfg.registry.cidrs),
                 ),
                 opts=opts,
             )
+
+    if cfg.cluster.network_policies:
+        NamespaceIsolation(
+            "serving-isolation",
+            NamespaceIsolationArgs(
+                namespace=namespace,
+                gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
+                gateway_ports=(gateway_cfg.port,),
+            ),
+            opts=opts,
+        )
 
     gateway = InferenceGateway(
         "gateway",

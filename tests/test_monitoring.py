@@ -107,7 +107,10 @@ def test_exporter_gets_gpus_through_dra_admin_access_without_privileges(homelab_
     daemonset = by_kind_name(homelab_render, "DaemonSet", "intel-xpumanager")
     spec = daemonset["spec"]["template"]["spec"]
     assert "hostNetwork" not in spec
-    assert [v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v] == ["/var/lib/kubelet/pod-resources"]
+    # No host path: XPU Manager maps GPUs to pods only for the device-plugin resource, never for DRA claims.
+    assert [v for v in spec["volumes"] if "hostPath" in v] == []
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False
     for container in spec["containers"]:
         assert container["securityContext"].get("privileged") is not True
         assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]

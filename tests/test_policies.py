@@ -378,7 +378,8 @@ def test_without_a_chart_the_rules_that_need_its_objects_are_not_verified_and_ra
 def test_an_extra_policy_that_opens_the_pods_breaks_isolation(homelab_render):
     """NetworkPolicies add up: a chart's or extraValues' `podSelector: {}` with `ingress: [{}]` admits everyone."""
     result = copy.deepcopy(homelab_render)
-    policy = next(r for r in result.resources if r.inputs.get("kind") == "NetworkPolicy")
+    policy = next(r for r in result.resources if r.inputs.get("kind") == "NetworkPolicy"
+                  and r.inputs["metadata"]["name"] == "ds-r1-llama-8b-model-pods")
     opened = copy.deepcopy(policy)
     opened.urn += "-open"
     opened.inputs["metadata"]["name"] = "allow-all"

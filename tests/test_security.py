@@ -56,3 +56,81 @@ def test_model_server_pods_run_without_privileges_or_an_api_token(homelab_render
     assert context == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     # The RWO same-node affinity survives next to the security settings.
     assert spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+
+
+def policies(result) -> dict[str, dict]:
+    return {p["metadata"]["name"]: p for p in objects(result, "NetworkPolicy")}
+
+
+def test_the_serving_namespace_denies_ingress_unless_a_policy_admits_it(homelab_render):
+    found = policies(homelab_render)
+    deny = found["default-deny-ingress"]
+    assert deny["metadata"]["namespace"] == "llm-d"
+    assert not deny["spec"]["podSelector"].get("matchLabels") and deny["spec"]["policyTypes"] == ["Ingress"]
+    assert not deny["spec"].get("ingress")
+    clients = found["gateway-clients"]
+    assert clients["spec"]["podSelector"]["matchLabels"] == {"gateway.networking.k8s.io/gateway-name": "llm-d-gateway"}
+    assert clients["spec"]["ingress"] == [{"ports": [{"port": 80, "protocol": "TCP"}]}]
+
+
+def test_prometheus_pods_by_label_not_every_pod_of_its_namespace(homelab_render):
+    model = policies(homelab_render)["ds-r1-llama-8b-model-pods"]
+    scrape = [peer for rule in model["spec"]["ingress"] for peer in rule["from"] if "namespaceSelector" in peer]
+    assert scrape == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                       "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+
+
+def test_model_pods_reach_only_dns_and_the_loader_only_dns_and_the_registry(render, homelab, homelab_render):
+    found = policies(homelab_render)
+    model = found["ds-r1-llama-8b-model-pods"]
+    assert model["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    (dns,) = model["spec"]["egress"]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert {p["port"] for p in dns["ports"]} == {53}
+    loader = found["ds-r1-llama-8b-loader"]
+    assert loader["spec"]["policyTypes"] == ["Ingress", "Egress"] and not loader["spec"].get("ingress")
+    pull = loader["spec"]["egress"][1]
+    assert {p["port"] for p in pull["ports"]} == {443, 80} and "to" not in pull  # no registry address configured
+    homelab["registry"]["cidrs"] = ["192.168.1.20/32"]
+    pull = policies(render(homelab))["ds-r1-llama-8b-loader"]["spec"]["egress"][1]
+    assert pull["to"] == [{"ipBlock": {"cidr": "192.168.1.20/32"}}]
+    # The loader's policy selects the loader Job's pods only, not the model pods.
+    (job,) = objects(homelab_render, "Job")
+    assert loader["spec"]["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert "llm-d.ai/role" not in loader["spec"]["podSelector"]["matchLabels"]
+
+
+def test_a_registry_cidr_must_be_a_cidr(homelab):
+    from test_config import problems
+
+    homelab["registry"]["cidrs"] = ["harbor.lan"]
+    assert "'harbor.lan' is not a CIDR" in problems(homelab)["registry.cidrs"]
+
+
+def test_only_prometheus_reaches_the_gpu_exporter(render, homelab, homelab_render):
+    (policy,) = [p for p in objects(homelab_render, "NetworkPolicy") if p["metadata"]["namespace"] == "intel-xpu-manager"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app": "intel-xpumanager"}
+    assert policy["spec"]["ingress"][0]["ports"] == [{"port": 29999, "protocol": "TCP"}]
+    homelab["monitoring"] = {"exporter": {"generation": "v2"}}
+    result = render(homelab)
+    (policy,) = [p for p in objects(result, "NetworkPolicy") if p["metadata"]["namespace"] == "intel-xpu-manager"]
+    (daemonset,) = [d for d in objects(result, "DaemonSet") if d["metadata"]["name"] == "xpumd"]
+    pod = daemonset["spec"]["template"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    port = policy["spec"]["ingress"][0]["ports"][0]["port"]
+    assert port in [p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])]
+
+
+def test_grafana_rbac_is_namespaced_and_kube_state_metrics_skips_secrets(homelab_render):
+    values = homelab_render.one("kubernetes:helm.sh/v3:Release").inputs["values"]
+    assert values["grafana"]["rbac"] == {"namespaced": True}
+    assert values["grafana"]["sidecar"]["dashboards"]["searchNamespace"] == "monitoring"
+    assert values["kube-state-metrics"]["collectorsExclude"] == ["secrets"]
+    (dashboard,) = [c for c in objects(homelab_render, "ConfigMap") if c["metadata"]["name"] == "llm-d-serving-dashboard"]
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+
+
+def test_the_dra_kubelet_plugin_runs_only_on_gpu_nodes(render, homelab):
+    homelab["gpu"] = {"nodeSelector": {"intel.feature.node.kubernetes.io/gpu": "true"}}
+    (plugin,) = [d for d in objects(render(homelab), "DaemonSet") if d["metadata"]["name"].endswith("kubelet-plugin")]
+    assert plugin["spec"]["template"]["spec"]["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}
