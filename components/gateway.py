@@ -129,6 +129,18 @@ class InferenceGatewayArgs:
     provider: GatewayProvider
     routes: tuple[PoolRoute, ...] = field(default_factory=tuple)
     crds_before_controller: tuple[pulumi.Resource, ...] = ()  # e.g. the GAIE CRDs the controller watches
+    tls_secret: str | None = None  # a kubernetes.io/tls Secret in the namespace: an HTTPS listener
+    tls_port: int = 443
+
+
+def listeners(args: "InferenceGatewayArgs") -> list[dict]:
+    """HTTP, and HTTPS terminating TLS when a certificate Secret is given; routes attach to both."""
+    same = {"namespaces": {"from": "Same"}}  # routes are accepted from the stack's own namespace only
+    found = [{"name": "http", "protocol": "HTTP", "port": args.port, "allowedRoutes": same}]
+    if args.tls_secret:
+        found.append({"name": "https", "protocol": "HTTPS", "port": args.tls_port, "allowedRoutes": same,
+                      "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": args.tls_secret}]}})
+    return found
 
 
 def api_prefix(path_prefix: str) -> str:
@@ -185,15 +197,7 @@ class InferenceGateway(pulumi.ComponentResource):
             spec={
                 **({"infrastructure": infrastructure} if infrastructure else {}),
                 "gatewayClassName": args.provider.class_name,
-                "listeners": [
-                    {
-                        "name": "http",
-                        "protocol": "HTTP",
-                        "port": args.port,
-                        # Routes are accepted from the stack's own namespace only.
-                        "allowedRoutes": {"namespaces": {"from": "Same"}},
-                    }
-                ],
+                "listeners": listeners(args),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, *controller]),
         )

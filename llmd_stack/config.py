@@ -411,6 +411,12 @@ class SchedulingConfig(_Strict):
 # --- gateway ---------------------------------------------------------------------------------------------------------
 
 
+class GatewayTlsConfig(_Strict):
+    secret_name: DnsLabel | None = Field(
+        None, description="A `kubernetes.io/tls` Secret in cluster.namespace: adds an HTTPS listener with it.")
+    port: int = Field(443, ge=1, le=65535, description="HTTPS listener port.")
+
+
 class GatewayConfig(_Strict):
     """The gateway in front of the pools (kgateway 2.1.x with Gateway API CRDs)."""
 
@@ -424,6 +430,8 @@ class GatewayConfig(_Strict):
     """Namespace of the gateway controller."""
     name: DnsLabel = Field("llm-d-gateway", description="Gateway object name (in cluster.namespace).")
     port: int = Field(80, ge=1, le=65535, description="HTTP listener port.")
+    tls: GatewayTlsConfig = Field(default_factory=lambda: GatewayTlsConfig())
+    """An HTTPS listener terminating TLS with a certificate from a Secret."""
     service_type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
     """Service type of the Gateway's proxy (the only exposed service)."""
 

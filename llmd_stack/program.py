@@ -331,7 +331,7 @@ def build(loaded: LoadedStack) -> None:
             NamespaceIsolationArgs(
                 namespace=namespace,
                 gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
-                gateway_ports=(gateway_cfg.port,),
+                gateway_ports=(gateway_cfg.port, *((gateway_cfg.tls.port,) if gateway_cfg.tls.secret_name else ())),
             ),
             opts=opts,
         )
@@ -342,6 +342,8 @@ def build(loaded: LoadedStack) -> None:
             namespace=namespace,
             name=gateway_cfg.name,
             port=gateway_cfg.port,
+            tls_secret=gateway_cfg.tls.secret_name,
+            tls_port=gateway_cfg.tls.port,
             gateway_api_version=gateway_cfg.gateway_api_version,
             provider=gateway_provider,
             routes=tuple(routes),

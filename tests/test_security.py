@@ -134,3 +134,18 @@ def test_the_dra_kubelet_plugin_runs_only_on_gpu_nodes(render, homelab):
     homelab["gpu"] = {"nodeSelector": {"intel.feature.node.kubernetes.io/gpu": "true"}}
     (plugin,) = [d for d in objects(render(homelab), "DaemonSet") if d["metadata"]["name"].endswith("kubelet-plugin")]
     assert plugin["spec"]["template"]["spec"]["nodeSelector"] == {"intel.feature.node.kubernetes.io/gpu": "true"}
+
+
+def test_an_https_listener_from_a_certificate_secret(render, homelab, homelab_render):
+    (gateway,) = objects(homelab_render, "Gateway")
+    assert [l["name"] for l in gateway["spec"]["listeners"]] == ["http"]
+    homelab["gateway"] = {"tls": {"secretName": "llm-d-gateway-tls"}}
+    result = render(homelab)
+    (gateway,) = objects(result, "Gateway")
+    https = gateway["spec"]["listeners"][1]
+    assert https == {"name": "https", "protocol": "HTTPS", "port": 443, "allowedRoutes": {"namespaces": {"from": "Same"}},
+                     "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "llm-d-gateway-tls"}]}}
+    (route,) = objects(result, "HTTPRoute")
+    assert "sectionName" not in route["spec"]["parentRefs"][0]  # the route serves both listeners
+    clients = policies(result)["gateway-clients"]
+    assert clients["spec"]["ingress"][0]["ports"] == [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
