@@ -24,6 +24,8 @@ class ServingNetworkPoliciesArgs:
     prometheus_namespace: str | None  # None: nothing scrapes
     loader_pod_labels: dict[str, str] | None = None  # the model's ModelKit loader Job, if it has one
     registry_cidrs: tuple[str, ...] = ()  # where the loader may pull from; empty: any address on the HTTP(S) ports
+    api_server_cidrs: tuple[str, ...] = ()  # the Kubernetes API after NAT; empty: the EPP's egress stays open
+    api_server_port: int = 6443
 
 
 # prometheus-operator labels every Prometheus pod it runs with this (kube-prometheus-stack included).
@@ -104,7 +106,18 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
         # Model pods: the model is on their volume, so they need nothing outside the cluster but DNS.
         policy(f"{name}-model-pods", meta("model-pods"), args.model_pod_labels, ingress=model_rules,
                egress=[dns_egress()], opts=child)
-        policy(f"{name}-epp", meta("epp"), args.epp_pod_labels, ingress=epp_rules, opts=child)
+        epp_egress = None
+        if args.api_server_cidrs:
+            # The EPP watches pods and pools through the API and scrapes its model pods' metrics; nothing else.
+            api = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
+                    for c in args.api_server_cidrs],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=args.api_server_port, protocol="TCP")])
+            models = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[_pods(args.model_pod_labels)],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=args.model_port, protocol="TCP")])
+            epp_egress = [dns_egress(), api, models]
+        policy(f"{name}-epp", meta("epp"), args.epp_pod_labels, ingress=epp_rules, egress=epp_egress, opts=child)
         if args.loader_pod_labels is not None:
             registry = [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
                         for c in args.registry_cidrs] or None

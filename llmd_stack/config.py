@@ -64,6 +64,29 @@ class _Strict(BaseModel):
 # --- cluster ---------------------------------------------------------------------------------------------------
 
 
+def _check_cidrs(value: list[str]) -> list[str]:
+    import ipaddress
+
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"{cidr!r} is not a CIDR (e.g. 192.168.1.20/32)") from None
+    return value
+
+
+class ApiServerConfig(_Strict):
+    """Where pods reach the Kubernetes API (after the `kubernetes` Service's NAT: the control-plane nodes)."""
+
+    cidrs: list[str] = Field(
+        default_factory=list,
+        description="Control-plane addresses (CIDRs): the EPP may reach only these for the API. Empty: EPP egress open.",
+    )
+    port: int = Field(6443, ge=1, le=65535, description="API server port on those addresses (k3s: 6443).")
+
+    _cidrs = field_validator("cidrs")(classmethod(lambda cls, value: _check_cidrs(value)))
+
+
 class ClusterConfig(_Strict):
     """The target cluster: kubeconfig, context, namespace and version."""
 
@@ -74,6 +97,8 @@ class ClusterConfig(_Strict):
     network_policies: bool = Field(
         True, description="Admit only the gateway, EPP and Prometheus to model pods and EPPs (needs a CNI that enforces it)."
     )
+    api_server: ApiServerConfig = Field(default_factory=lambda: ApiServerConfig())
+    """The API server's addresses, for egress policies."""
 
 
 # --- GPU / DRA ---------------------------------------------------------------------------------------------------
@@ -134,17 +159,7 @@ class RegistryConfig(_Strict):
         description="Addresses of the registry (CIDRs): the loader may reach only these (on 443 and 80). Empty: any.",
     )
 
-    @field_validator("cidrs")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a CIDR (e.g. 192.168.1.20/32)") from None
-        return value
+    _cidrs = field_validator("cidrs")(classmethod(lambda cls, value: _check_cidrs(value)))
 
 
 class CosignConfig(_Strict):

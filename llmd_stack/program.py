@@ -321,6 +321,8 @@ def build(loaded: LoadedStack) -> None:
                     prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
                     loader_pod_labels=cache.loader_pod_labels if cache else None,
                     registry_cidrs=tuple(cfg.registry.cidrs),
+                    api_server_cidrs=tuple(cfg.cluster.api_server.cidrs),
+                    api_server_port=cfg.cluster.api_server.port,
                 ),
                 opts=opts,
             )

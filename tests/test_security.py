@@ -149,3 +149,20 @@ def test_an_https_listener_from_a_certificate_secret(render, homelab, homelab_re
     assert "sectionName" not in route["spec"]["parentRefs"][0]  # the route serves both listeners
     clients = policies(result)["gateway-clients"]
     assert clients["spec"]["ingress"][0]["ports"] == [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
+
+
+def test_the_epp_reaches_only_dns_the_api_server_and_its_model_pods(render, homelab, homelab_render):
+    assert policies(homelab_render)["ds-r1-llama-8b-epp"]["spec"]["policyTypes"] == ["Ingress"]  # no address given
+    homelab["cluster"]["apiServer"] = {"cidrs": ["192.168.1.10/32"]}
+    result = render(homelab)
+    epp = policies(result)["ds-r1-llama-8b-epp"]
+    assert epp["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    dns, api, models = epp["spec"]["egress"]
+    assert api == {"to": [{"ipBlock": {"cidr": "192.168.1.10/32"}}], "ports": [{"port": 6443, "protocol": "TCP"}]}
+    decode = decode_pod(result)
+    assert models["to"][0]["podSelector"]["matchLabels"] == decode["metadata"]["labels"]
+    assert models["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    homelab["cluster"]["apiServer"] = {"cidrs": ["not-an-address"]}
+    from test_config import problems
+
+    assert "'not-an-address' is not a CIDR" in problems(homelab)["cluster.apiServer.cidrs"]
