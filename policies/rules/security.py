@@ -28,24 +28,25 @@ _SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|CREDENTIAL|PR
 _PINNED = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$")
 
 
-def _privileged(res: Res, config: Mapping[str, Any]) -> list[str]:
+def _restricted_pods(res: Res, config: Mapping[str, Any]):
+    """(namespace, pod spec) of the pods outside the allow-listed namespaces (the driver's and the exporter's)."""
     allowed = set(config["allowedNamespaces"])
-    found = []
-    for namespace, spec in pod_specs(res):
-        if namespace in allowed:
-            continue
-        for c in containers(spec):
-            if dig(c, "securityContext", "privileged") is True:
-                found.append(f"container {c.get('name')!r} in namespace {namespace!r} is privileged")
-    return found
+    return [(namespace, spec) for namespace, spec in pod_specs(res) if namespace not in allowed]
+
+
+def _privileged(res: Res, config: Mapping[str, Any]) -> list[str]:
+    return [
+        f"container {c.get('name')!r} in namespace {namespace!r} is privileged"
+        for namespace, spec in _restricted_pods(res, config)
+        for c in containers(spec)
+        if dig(c, "securityContext", "privileged") is True
+    ]
 
 
 def _host_paths(res: Res, config: Mapping[str, Any]) -> list[str]:
-    allowed = set(config["allowedNamespaces"])
     return [
         f"volume {v.get('name')!r} mounts host path {dig(v, 'hostPath', 'path')!r} in namespace {namespace!r}"
-        for namespace, spec in pod_specs(res)
-        if namespace not in allowed
+        for namespace, spec in _restricted_pods(res, config)
         for v in spec.get("volumes") or []
         if isinstance(v, Mapping) and v.get("hostPath")
     ]
@@ -87,15 +88,13 @@ def _loader_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 
 def _non_root(res: Res, config: Mapping[str, Any]) -> list[str]:
-    found = []
-    allowed = set(config["allowedNamespaces"])
-    for namespace, spec in pod_specs(res):
-        if namespace in allowed:
-            continue  # the driver and exporter namespaces run what needs root (XPU Manager does)
-        context = spec.get("securityContext") or {}
-        if not (context.get("runAsNonRoot") is True or (context.get("runAsUser") or 0) > 0):
-            found.append(f"{kind_of(res)} {name_of(res)!r} may run as root")
-    return found
+    # The driver and exporter namespaces run what needs root (XPU Manager does).
+    return [
+        f"{kind_of(res)} {name_of(res)!r} may run as root"
+        for _, spec in _restricted_pods(res, config)
+        if not ((spec.get("securityContext") or {}).get("runAsNonRoot") is True
+                or ((spec.get("securityContext") or {}).get("runAsUser") or 0) > 0)
+    ]
 
 
 def _secret_env(res: Res, config: Mapping[str, Any]) -> list[str]:
@@ -182,22 +181,19 @@ _SECRET_FLAG = re.compile(r"--(api[-_]?key|token|password|passwd|secret|auth[-_]
 
 
 def _host_namespaces(res: Res, config: Mapping[str, Any]) -> list[str]:
-    allowed = set(config["allowedNamespaces"])
     return [
         f"{kind_of(res)} {name_of(res)!r} in namespace {namespace!r} sets {key}"
-        for namespace, spec in pod_specs(res)
-        if namespace not in allowed
+        for namespace, spec in _restricted_pods(res, config)
         for key in _HOST_NAMESPACES
         if spec.get(key) is True
     ]
 
 
 def _capabilities(res: Res, config: Mapping[str, Any]) -> list[str]:
-    allowed, permitted = set(config["allowedNamespaces"]), set(config["allowedCapabilities"])
+    permitted = set(config["allowedCapabilities"])
     return [
         f"container {c.get('name')!r} in namespace {namespace!r} adds capability {cap}"
-        for namespace, spec in pod_specs(res)
-        if namespace not in allowed
+        for namespace, spec in _restricted_pods(res, config)
         for c in containers(spec)
         for cap in dig(c, "securityContext", "capabilities", "add") or []
         if str(cap).upper().removeprefix("CAP_") not in permitted
@@ -205,11 +201,9 @@ def _capabilities(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 
 def _privilege_escalation(res: Res, config: Mapping[str, Any]) -> list[str]:
-    allowed = set(config["allowedNamespaces"])
     return [
         f"container {c.get('name')!r} of {kind_of(res)} {name_of(res)!r} does not set allowPrivilegeEscalation: false"
-        for namespace, spec in pod_specs(res)
-        if namespace not in allowed
+        for _, spec in _restricted_pods(res, config)
         for c in containers(spec)
         if dig(c, "securityContext", "allowPrivilegeEscalation") is not False
     ]
