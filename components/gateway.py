@@ -18,6 +18,7 @@ from .meta import namespace as meta_namespace
 from .meta import object_meta
 
 GATEWAY_API = "gateway.networking.k8s.io"
+KGATEWAY_XDS_PORT = 9977
 OPENAI_API_PATH = "/v1"  # vLLM's OpenAI-compatible API; the only path the gateway routes
 # Header GAIE body-based routing sets from the request's `model` field.
 MODEL_HEADER = "X-Gateway-Model-Name"
@@ -34,6 +35,10 @@ class GatewayProvider(Protocol):
 
     def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
         """Labels of the data-plane pods serving a Gateway (NetworkPolicies admit them)."""
+        ...
+
+    def control_plane(self) -> tuple[str, dict[str, str], int]:
+        """(namespace, pod labels, port) the data-plane pods fetch their configuration (xDS) from."""
         ...
 
     def infrastructure(
@@ -76,6 +81,11 @@ class Kgateway:
 
     def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
         return {"gateway.networking.k8s.io/gateway-name": gateway_name}
+
+    def control_plane(self) -> tuple[str, dict[str, str], int]:
+        # kgateway 2.1: Envoy's bootstrap xds_cluster is the `kgateway` Service on 9977 (settings XdsServicePort);
+        # the controller pods carry the chart's name label.
+        return self.namespace, {"app.kubernetes.io/name": "kgateway"}, KGATEWAY_XDS_PORT
 
     def infrastructure(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]

@@ -134,6 +134,8 @@ class NamespaceIsolationArgs:
     namespace: pulumi.Input[str]
     gateway_pod_labels: dict[str, str]  # the gateway's proxy pods, which take client traffic
     gateway_ports: tuple[int, ...]  # the Gateway's listener ports (the proxy listens on them)
+    control_plane: tuple[str, dict[str, str], int]  # (namespace, pod labels, xDS port) the proxy is configured from
+    backends: tuple[tuple[pulumi.Input[dict[str, str]], pulumi.Input[int]], ...]  # (pod labels, port): EPPs, models
 
 
 class NamespaceIsolation(pulumi.ComponentResource):
@@ -147,8 +149,18 @@ class NamespaceIsolation(pulumi.ComponentResource):
                ingress=[], opts=child)
         clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(
             ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in args.gateway_ports])
+        # The proxy reaches its control plane (xDS), the EPPs (ext-proc) and the model pods they pick, and DNS.
+        cp_namespace, cp_labels, xds_port = args.control_plane
+        xds = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": cp_namespace}),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=cp_labels))],
+            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=xds_port, protocol="TCP")])
+        backends = [k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[_pods(labels)], ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")])
+            for labels, port in args.backends]
         policy(f"{name}-gateway", object_meta("gateway-clients", args.namespace, "network-policy"),
-               args.gateway_pod_labels, ingress=[clients], opts=child)
+               args.gateway_pod_labels, ingress=[clients], egress=[dns_egress(), xds, *backends], opts=child)
         self.register_outputs({})
 
 

@@ -334,6 +334,13 @@ def build(loaded: LoadedStack) -> None:
                 namespace=namespace,
                 gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
                 gateway_ports=(gateway_cfg.port, *((gateway_cfg.tls.port,) if gateway_cfg.tls.secret_name else ())),
+                control_plane=gateway_provider.control_plane(),
+                backends=tuple(
+                    backend
+                    for model in cfg.models
+                    for backend in ((pools[model.name].epp_pod_labels, EXT_PROC_PORT),
+                                    (services[model.name].pod_labels, services[model.name].port))
+                ),
             ),
             opts=opts,
         )

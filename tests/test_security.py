@@ -166,3 +166,17 @@ def test_the_epp_reaches_only_dns_the_api_server_and_its_model_pods(render, home
     from test_config import problems
 
     assert "'not-an-address' is not a CIDR" in problems(homelab)["cluster.apiServer.cidrs"]
+
+
+def test_the_gateway_proxy_reaches_only_dns_its_control_plane_the_epps_and_the_model_pods(homelab_render):
+    clients = policies(homelab_render)["gateway-clients"]
+    assert clients["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    dns, xds, epp, model = clients["spec"]["egress"]
+    assert xds == {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kgateway-system"}},
+                           "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kgateway"}}}],
+                   "ports": [{"port": 9977, "protocol": "TCP"}]}
+    (epp_deployment,) = [d for d in objects(homelab_render, "Deployment") if d["metadata"]["name"].endswith("-epp")]
+    assert epp["to"][0]["podSelector"]["matchLabels"].items() <= epp_deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert epp["ports"] == [{"port": 9002, "protocol": "TCP"}]
+    assert model["to"][0]["podSelector"]["matchLabels"] == decode_pod(homelab_render)["metadata"]["labels"]
+    assert model["ports"] == [{"port": 8000, "protocol": "TCP"}]
