@@ -141,12 +141,15 @@ class InferenceGatewayArgs:
     crds_before_controller: tuple[pulumi.Resource, ...] = ()  # e.g. the GAIE CRDs the controller watches
     tls_secret: str | None = None  # a kubernetes.io/tls Secret in the namespace: an HTTPS listener
     tls_port: int = 443
+    allow_http: bool = False  # with TLS, keep the HTTP listener too
 
 
 def listeners(args: "InferenceGatewayArgs") -> list[dict]:
-    """HTTP, and HTTPS terminating TLS when a certificate Secret is given; routes attach to both."""
+    """HTTP; with a certificate Secret, HTTPS terminating TLS instead (or as well, with allow_http)."""
     same = {"namespaces": {"from": "Same"}}  # routes are accepted from the stack's own namespace only
     found = [{"name": "http", "protocol": "HTTP", "port": args.port, "allowedRoutes": same}]
+    if args.tls_secret and not args.allow_http:
+        found = []
     if args.tls_secret:
         found.append({"name": "https", "protocol": "HTTPS", "port": args.tls_port, "allowedRoutes": same,
                       "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": args.tls_secret}]}})

@@ -23,14 +23,14 @@ class ServingNetworkPoliciesArgs:
     gateway_pod_labels: dict[str, str]  # from the gateway provider
     prometheus_namespace: str | None  # None: nothing scrapes
     loader_pod_labels: dict[str, str] | None = None  # the model's ModelKit loader Job, if it has one
-    registry_cidrs: tuple[str, ...] = ()  # where the loader may pull from; empty: any address on the HTTP(S) ports
+    registry_cidrs: tuple[str, ...] = ()  # where the loader may pull from; empty: any address on the registry ports
+    registry_ports: tuple[int, ...] = (443, 80)  # the port of `registry.host`, else HTTPS and HTTP
     api_server_cidrs: tuple[str, ...] = ()  # the Kubernetes API after NAT; empty: the EPP's egress stays open
     api_server_port: int = 6443
 
 
 # prometheus-operator labels every Prometheus pod it runs with this (kube-prometheus-stack included).
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
-REGISTRY_PORTS = (443, 80)
 
 
 def _pods(labels: pulumi.Input[dict[str, str]]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -122,7 +122,7 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
             registry = [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
                         for c in args.registry_cidrs] or None
             pull = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=registry, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in REGISTRY_PORTS])
+                to=registry, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in args.registry_ports])
             # The loader takes no connections and talks only to DNS and the registry.
             policy(f"{name}-loader", meta("loader"), args.loader_pod_labels, ingress=[], egress=[dns_egress(), pull],
                    opts=child)
@@ -136,6 +136,9 @@ class NamespaceIsolationArgs:
     gateway_ports: tuple[int, ...]  # the Gateway's listener ports (the proxy listens on them)
     control_plane: tuple[str, dict[str, str], int]  # (namespace, pod labels, xDS port) the proxy is configured from
     backends: tuple[tuple[pulumi.Input[dict[str, str]], pulumi.Input[int]], ...]  # (pod labels, port): EPPs, models
+    # False when a route matches the model header: body-based routing (installed by the user until the program
+    # deploys it) is an ext-proc the proxy must reach, at an address this program does not know.
+    limit_proxy_egress: bool = True
 
 
 class NamespaceIsolation(pulumi.ComponentResource):
@@ -159,8 +162,9 @@ class NamespaceIsolation(pulumi.ComponentResource):
         backends = [k8s.networking.v1.NetworkPolicyEgressRuleArgs(
             to=[_pods(labels)], ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")])
             for labels, port in args.backends]
+        egress = [dns_egress(), xds, *backends] if args.limit_proxy_egress else None
         policy(f"{name}-gateway", object_meta("gateway-clients", args.namespace, "network-policy"),
-               args.gateway_pod_labels, ingress=[clients], egress=[dns_egress(), xds, *backends], opts=child)
+               args.gateway_pod_labels, ingress=[clients], egress=egress, opts=child)
         self.register_outputs({})
 
 

@@ -38,9 +38,19 @@ def _columns(rows: list[tuple[str, ...]]) -> str:
     )
 
 
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+
+
 def _unrendered(result: RenderResult | None) -> dict[str, str]:
-    """Chart or file name -> its label, for what the render could not render (not in the chart cache)."""
-    return {c.source: f"{c.kind} {c.label}" for c in result.unrendered} if result is not None else {}
+    """Chart or file name -> its label, for what no rule sees the objects of: charts not in the chart cache, and
+    every helm.v3.Release (one opaque resource in a real preview too)."""
+    if result is None:
+        return {}
+    missing = {c.source: f"{c.kind} {c.label}" for c in result.unrendered}
+    for r in result.resources:
+        if r.type == RELEASE_TYPE:
+            missing[str(r.inputs.get("chart"))] = f"release {r.inputs.get('chart')} {r.inputs.get('version')}"
+    return missing
 
 
 def unverified_because(rule, result: RenderResult | None) -> list[str]:
@@ -104,5 +114,6 @@ def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None)
     )
     if result.unrendered:
         labels = ", ".join(sorted(_unrendered(result).values()))
-        print(f"not rendered, so not judged by the rules that need their objects: {labels} (run `charts pull`)")
+        print(f"not judged by the rules that need their objects: {labels} (a missing chart: run `charts pull`; a "
+              "helm.v3.Release is one opaque resource, in a real preview too)")
     return 1 if mandatory or config_found else 0

@@ -430,6 +430,8 @@ class GatewayTlsConfig(_Strict):
     secret_name: DnsLabel | None = Field(
         None, description="A `kubernetes.io/tls` Secret in cluster.namespace: adds an HTTPS listener with it.")
     port: int = Field(443, ge=1, le=65535, description="HTTPS listener port.")
+    allow_http: bool = Field(
+        False, description="Keep the plain HTTP listener next to HTTPS (the API key would cross the network in clear).")
 
 
 class GatewayConfig(_Strict):

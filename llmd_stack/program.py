@@ -94,6 +94,31 @@ def model_cache(
     )
 
 
+def gateway_ports(gateway_cfg) -> tuple[int, ...]:
+    """The listener ports the Gateway opens: HTTP, or HTTPS once a certificate is given (both with allowHttp)."""
+    tls = gateway_cfg.tls
+    if not tls.secret_name:
+        return (gateway_cfg.port,)
+    return (gateway_cfg.port, tls.port) if tls.allow_http else (tls.port,)
+
+
+def registry_ports(host: str) -> tuple[int, ...]:
+    """The registry's port when `registry.host` names one (`harbor:8443`), else HTTPS and HTTP."""
+    _, _, port = host.rpartition(":")
+    return (int(port),) if port.isdigit() and ":" in host else (443, 80)
+
+
+def api_key_warnings(cfg: StackConfig, loaded: LoadedStack) -> list[str]:
+    """An open API, or a key the simulator cannot use, said before deploy."""
+    engines = {m.engine.kind for m in cfg.models}
+    if loaded.secrets.api_key is None and engines - {"sim"}:
+        return ["apiKey: not set: the inference API is open to whoever reaches the gateway "
+                "(pulumi config set --secret apiKey ...)"]
+    if loaded.secrets.api_key is not None and "sim" in engines:
+        return ["apiKey: the inference simulator (engine.kind: sim) has no API key support and serves without it"]
+    return []
+
+
 def api_key_secret(loaded: LoadedStack, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions) -> ApiKeyRef | None:
     """The Secret holding the secret config `apiKey`, which every model server reads as VLLM_API_KEY; None without."""
     if loaded.secrets.api_key is None:
@@ -268,6 +293,8 @@ def build(loaded: LoadedStack) -> None:
     cfg = loaded.config
     for warning in guard_warnings(cfg):
         pulumi.log.warn(str(warning))
+    for warning in api_key_warnings(cfg, loaded):
+        pulumi.log.warn(warning)
     provider = kubernetes_provider(cfg)
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
 
@@ -321,6 +348,7 @@ def build(loaded: LoadedStack) -> None:
                     prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
                     loader_pod_labels=cache.loader_pod_labels if cache else None,
                     registry_cidrs=tuple(cfg.registry.cidrs),
+                    registry_ports=registry_ports(cfg.registry.host),
                     api_server_cidrs=tuple(cfg.cluster.api_server.cidrs),
                     api_server_port=cfg.cluster.api_server.port,
                 ),
@@ -333,8 +361,9 @@ def build(loaded: LoadedStack) -> None:
             NamespaceIsolationArgs(
                 namespace=namespace,
                 gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
-                gateway_ports=(gateway_cfg.port, *((gateway_cfg.tls.port,) if gateway_cfg.tls.secret_name else ())),
+                gateway_ports=gateway_ports(gateway_cfg),
                 control_plane=gateway_provider.control_plane(),
+                limit_proxy_egress=not any(m.route.match_model_header for m in cfg.models),
                 backends=tuple(
                     backend
                     for model in cfg.models
@@ -353,6 +382,7 @@ def build(loaded: LoadedStack) -> None:
             port=gateway_cfg.port,
             tls_secret=gateway_cfg.tls.secret_name,
             tls_port=gateway_cfg.tls.port,
+            allow_http=gateway_cfg.tls.allow_http,
             gateway_api_version=gateway_cfg.gateway_api_version,
             provider=gateway_provider,
             routes=tuple(routes),

@@ -40,6 +40,7 @@ TEST_CHARTS = _test_chart_cache()
 os.environ["LLMD_CHART_CACHE"] = str(TEST_CHARTS)
 TOKEN = "s3cr3t-robot-token-value"
 PASSWORD = "gr4fana-admin-password"
+API_KEY = "sk-homelab-api-key-0123456789abcdef"
 
 
 def stack_config(stack: str = "homelab") -> dict[str, Any]:
@@ -59,7 +60,8 @@ def render() -> Callable[..., RenderResult]:
 
     def _render(config: dict[str, Any], secrets: dict[str, str] | None = None) -> RenderResult:
         return render_config(
-            config, secrets if secrets is not None else {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD}
+            config, secrets if secrets is not None else {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD,
+                                                         "apiKey": API_KEY}
         )
 
     return _render

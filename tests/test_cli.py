@@ -163,7 +163,10 @@ def test_check_lists_what_could_not_be_verified(tmp_path):
     proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "out"), cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     row = next(line for line in proc.stdout.splitlines() if line.startswith("no-privileged-containers "))
-    assert "not verified for chart kgateway v2.1.2, chart kgateway-crds v2.1.2" in row
+    assert "not verified for 3 charts and files listed below" in row
+    closing = next(line for line in proc.stdout.splitlines() if line.startswith("not judged by the rules"))
+    # kube-prometheus-stack is a helm.v3.Release: one opaque resource, in a real preview too.
+    assert "chart kgateway v2.1.2, chart kgateway-crds v2.1.2, release kube-prometheus-stack 88.5.3" in closing
     row = next(line for line in proc.stdout.splitlines() if line.startswith("pool-selects-model-service "))
     assert row.endswith("| ok")  # judges only pools and model servers, all rendered
     assert "config:charts-pinned" in proc.stdout

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import PASSWORD, TOKEN, objects
+from conftest import API_KEY, PASSWORD, TOKEN, objects
 
-API_KEY = "sk-homelab-api-key-0123456789abcdef"
+
 
 
 def decode_pod(result) -> dict:
@@ -34,10 +34,11 @@ def test_the_api_key_reaches_every_vllm_container_through_a_secret_ref(render, h
     assert API_KEY not in json.dumps([r.to_json() for r in result.resources]) + json.dumps(result.outputs)
 
 
-def test_without_an_api_key_nothing_references_one(homelab_render):
-    container = decode_pod(homelab_render)["spec"]["containers"][0]
+def test_without_an_api_key_nothing_references_one(render, homelab):
+    result = render(homelab, {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD})
+    container = decode_pod(result)["spec"]["containers"][0]
     assert "VLLM_API_KEY" not in {e["name"] for e in container.get("env", [])}
-    assert not [s for s in objects(homelab_render, "Secret") if s["metadata"]["name"] == "llm-d-api-key"]
+    assert not [s for s in objects(result, "Secret") if s["metadata"]["name"] == "llm-d-api-key"]
 
 
 def test_the_api_key_must_be_a_secret(homelab):
@@ -139,7 +140,7 @@ def test_the_dra_kubelet_plugin_runs_only_on_gpu_nodes(render, homelab):
 def test_an_https_listener_from_a_certificate_secret(render, homelab, homelab_render):
     (gateway,) = objects(homelab_render, "Gateway")
     assert [l["name"] for l in gateway["spec"]["listeners"]] == ["http"]
-    homelab["gateway"] = {"tls": {"secretName": "llm-d-gateway-tls"}}
+    homelab["gateway"] = {"tls": {"secretName": "llm-d-gateway-tls", "allowHttp": True}}
     result = render(homelab)
     (gateway,) = objects(result, "Gateway")
     https = gateway["spec"]["listeners"][1]
@@ -149,6 +150,12 @@ def test_an_https_listener_from_a_certificate_secret(render, homelab, homelab_re
     assert "sectionName" not in route["spec"]["parentRefs"][0]  # the route serves both listeners
     clients = policies(result)["gateway-clients"]
     assert clients["spec"]["ingress"][0]["ports"] == [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
+    # By default TLS replaces HTTP: the bearer key never crosses the network in clear.
+    homelab["gateway"] = {"tls": {"secretName": "llm-d-gateway-tls"}}
+    result = render(homelab)
+    (gateway,) = objects(result, "Gateway")
+    assert [listener["name"] for listener in gateway["spec"]["listeners"]] == ["https"]
+    assert policies(result)["gateway-clients"]["spec"]["ingress"][0]["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 
 def test_the_epp_reaches_only_dns_the_api_server_and_its_model_pods(render, homelab, homelab_render):
@@ -180,3 +187,61 @@ def test_the_gateway_proxy_reaches_only_dns_its_control_plane_the_epps_and_the_m
     assert epp["ports"] == [{"port": 9002, "protocol": "TCP"}]
     assert model["to"][0]["podSelector"]["matchLabels"] == decode_pod(homelab_render)["metadata"]["labels"]
     assert model["ports"] == [{"port": 8000, "protocol": "TCP"}]
+
+
+def test_a_registry_on_its_own_port_is_reachable_by_the_loader(render, homelab):
+    homelab["registry"]["host"] = "harbor.homelab.lan:8443"
+    pull = policies(render(homelab))["ds-r1-llama-8b-loader"]["spec"]["egress"][1]
+    assert pull["ports"] == [{"port": 8443, "protocol": "TCP"}]
+
+
+def test_header_routing_leaves_the_proxy_egress_open_for_body_based_routing(render, homelab):
+    homelab["models"][0]["route"]["matchModelHeader"] = True
+    clients = policies(render(homelab))["gateway-clients"]
+    assert clients["spec"]["policyTypes"] == ["Ingress"] and "egress" not in clients["spec"]
+
+
+def test_roles_a_chart_needs_are_allowed_and_power_grants_are_not(homelab_render):
+    from policies.rules import Res
+    from policies.rules.security import RULES
+
+    rule = next(r for r in RULES if r.id == "roles-least-privilege")
+
+    def verdict(kind, body, labels=None):
+        props = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+                 "metadata": {"name": "x", "labels": labels or {}}, **body}
+        return rule.resource_check(Res(f"kubernetes:rbac.authorization.k8s.io/v1:{kind}", props, "u", "x", False),
+                                   rule.config)
+
+    secrets = {"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]}
+    assert verdict("ClusterRole", secrets)
+    assert verdict("ClusterRole", secrets, {"helm.sh/chart": "kgateway-v2.1.2"}) == []  # kgateway manages TLS Secrets
+    assert verdict("ClusterRoleBinding", {"roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}})
+    assert verdict("ClusterRole", {"rules": [{"nonResourceURLs": ["*"], "verbs": ["get"]}]})
+    assert verdict("ClusterRole", {"rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                                              "verbs": ["escalate"]}]})
+    assert verdict("ClusterRole", {"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}})
+    assert verdict("Role", {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}) == []
+
+
+def test_secret_shapes_do_not_fire_on_names_or_variables():
+    from policies.rules.security import _SECRET_FLAG, _SECRET_SHAPES
+
+    def hit(text):
+        return bool(_SECRET_FLAG.search(text) or _SECRET_SHAPES.search(text))
+
+    assert not hit("--pool-name risk-classifier-qwen-pool") and not hit("harbor.lan/llm/task-0123456789abcdefghij:1")
+    assert not hit("--api-key $VLLM_API_KEY") and not hit("--api-key ${VLLM_API_KEY}") and not hit("--token=$(TOKEN)")
+    assert hit("--api-key sk-0123456789abcdefghij") and hit("VLLM_API_KEY=0123456789abcdef python -m x")
+    assert hit("--token=abc") and hit("Authorization: Bearer abcdefghijklmnopqrstuvwxyz")
+
+
+def test_an_open_api_and_a_key_the_simulator_ignores_are_warned(render, homelab, homelab_render):
+    assert homelab_render.warnings == []  # the homelab sets its key
+    result = render(homelab, {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD})
+    assert [w for w in result.warnings if w.startswith("apiKey: not set")]
+    from test_stacks import stack_config
+
+    sim = stack_config("sim")
+    assert render(sim, {}).warnings == []
+    assert [w for w in render(sim, {"apiKey": API_KEY}).warnings if "simulator" in w]

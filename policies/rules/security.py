@@ -144,6 +144,9 @@ def _open_peers(policy: Mapping[str, Any]) -> bool:
         for peer in peers:
             if peer.get("ipBlock") or not (dig(peer, "podSelector", "matchLabels") or dig(peer, "namespaceSelector", "matchLabels")):
                 return True
+            if "namespaceSelector" in peer and not (dig(peer, "namespaceSelector", "matchLabels")
+                                                    or dig(peer, "namespaceSelector", "matchExpressions")):
+                return True  # `namespaceSelector: {}`: those pods in every namespace
     return False
 
 
@@ -153,8 +156,8 @@ def _isolated(labels: Mapping[str, str], namespace: str, policies: list[tuple[st
     selecting = [
         policy for policy_namespace, policy in policies
         if policy_namespace == namespace and "Ingress" in (dig(policy, "spec", "policyTypes") or ["Ingress"])
+        # A matchExpressions selector may select these pods too: count it (it can only open, never isolate less).
         and all(labels.get(k) == v for k, v in (dig(policy, "spec", "podSelector", "matchLabels") or {}).items())
-        and not dig(policy, "spec", "podSelector", "matchExpressions")
     ]
     return bool(selecting) and not any(_open_peers(policy) for policy in selecting)
 
@@ -173,11 +176,14 @@ def _network_isolation(resources: list[Res], config: Mapping[str, Any]) -> list[
 _HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 # Secret material by shape, wherever it stands: API keys and tokens of common services, bearer tokens, private keys.
 _SECRET_SHAPES = re.compile(
-    r"(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}"
-    r"|Bearer\s+[A-Za-z0-9._~+/=-]{16,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+    r"(?<![A-Za-z0-9_-])(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{16,}"
+    r"|AKIA[0-9A-Z]{16})|Bearer\s+[A-Za-z0-9._~+/=-]{16,}|-----BEGIN [A-Z ]*PRIVATE KEY-----"
 )
-# A secret-named flag with a literal value (`--api-key X`, `--token=X`); `$(VAR)` expands an env var and is fine.
-_SECRET_FLAG = re.compile(r"--(api[-_]?key|token|password|passwd|secret|auth[-_]?token|credentials?)(=|\s+)(?!\$\()\S+", re.I)
+# A literal value after a secret-named flag (`--api-key X`, `--token=X`) or in a shell assignment (`API_KEY=X cmd`);
+# a variable (`$(VAR)`, `$VAR`, `${VAR}`) is fine: the value comes from the environment.
+_SECRET_FLAG = re.compile(
+    r"(--(api[-_]?key|token|password|passwd|secret|auth[-_]?token|credentials?)(=|\s+)"
+    r"|\b[A-Z0-9_]*(API_?KEY|TOKEN|PASSWORD|PASSWD|SECRET)=)(?!\$)[^\s$]\S*", re.I)
 
 
 def _host_namespaces(res: Res, config: Mapping[str, Any]) -> list[str]:
@@ -222,16 +228,34 @@ def _secrets_in_args(res: Res, config: Mapping[str, Any]) -> list[str]:
     return found
 
 
+_BUILT_IN_POWER_ROLES = ("cluster-admin", "admin", "edit")
+_ESCALATING_VERBS = ("escalate", "bind", "impersonate")
+
+
+def _allowed_role(res: Res, config: Mapping[str, Any]) -> bool:
+    """Named in `allowedRoles`, or rendered by a chart in `allowedCharts` (its `helm.sh/chart` label)."""
+    chart = str((dig(res.props, "metadata", "labels") or {}).get("helm.sh/chart") or "")
+    return name_of(res) in config["allowedRoles"] or any(chart.startswith(f"{c}-") for c in config["allowedCharts"])
+
+
 def _roles(res: Res, config: Mapping[str, Any]) -> list[str]:
-    if kind_of(res) not in ("ClusterRole", "Role") or name_of(res) in config["allowedRoles"]:
+    kind = kind_of(res)
+    if kind not in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding") or _allowed_role(res, config):
         return []
+    if kind.endswith("Binding"):
+        role = dig(res.props, "roleRef", "name")
+        return [f"{kind} {name_of(res)!r} binds the built-in role {role!r}"] if role in _BUILT_IN_POWER_ROLES else []
     found = []
+    if res.props.get("aggregationRule"):
+        found.append(f"{kind} {name_of(res)!r} aggregates other roles (its rules are not in the object)")
     for i, rule in enumerate(res.props.get("rules") or []):
-        for field in ("apiGroups", "resources", "verbs"):
+        for field in ("apiGroups", "resources", "verbs", "nonResourceURLs"):
             if "*" in (rule.get(field) or []):
-                found.append(f"{kind_of(res)} {name_of(res)!r} rules[{i}] grants every {field[:-1]} ('*')")
+                found.append(f"{kind} {name_of(res)!r} rules[{i}] grants every {field.rstrip('s')} ('*')")
         if "secrets" in (rule.get("resources") or []):
-            found.append(f"{kind_of(res)} {name_of(res)!r} rules[{i}] grants access to Secrets")
+            found.append(f"{kind} {name_of(res)!r} rules[{i}] grants access to Secrets")
+        found += [f"{kind} {name_of(res)!r} rules[{i}] grants {verb!r}" for verb in rule.get("verbs") or []
+                  if verb in _ESCALATING_VERBS]
     return found
 
 
@@ -276,9 +300,11 @@ RULES = [
          "private keys).", "mandatory",
          "Put the secret in a Secret (Pulumi secret config) and pass it with valueFrom.secretKeyRef.",
          resource_check=_secrets_in_args, any_object=True),
-    Rule("roles-least-privilege", "No Role or ClusterRole grants '*' or access to Secrets, unless allow-listed.",
-         "mandatory", "Grant named resources and verbs; allow a chart's role by name in policy config if it must.",
-         resource_check=_roles, config={"allowedRoles": []}, any_object=True),
+    # kgateway's controller manages the TLS Secrets its Gateways use: its chart's roles are allowed by default.
+    Rule("roles-least-privilege", "No role grants '*', Secrets, escalate/bind/impersonate or aggregation, and no "
+         "binding hands out cluster-admin/admin/edit, unless allow-listed.", "mandatory",
+         "Grant named resources and verbs; allow a chart's roles (allowedCharts) or a role (allowedRoles) if it must.",
+         resource_check=_roles, config={"allowedRoles": [], "allowedCharts": ["kgateway"]}, any_object=True),
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
          stack_check=_network_isolation, charts=("inferencepool", "llm-d-modelservice")),
