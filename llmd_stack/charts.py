@@ -21,6 +21,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -340,6 +341,9 @@ def _load_chart(path: str, mtime: float):
     return helm_python.Chart.load_archive(data)
 
 
+_HELM_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=512)
 def _render_cached(path: str, mtime: float, values_json: str, release: str, namespace: str, skip_crds: bool) -> str:
     """Helm's manifest (CRDs first, hooks dropped, kind-sorted) as JSON; cached since tests render the same often.
@@ -352,8 +356,10 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
     values = json.loads(values_json)
     where = f"chart {chart.name} {chart.version}"
     try:
-        # helm-python-sdk: "Charts are immutable and safe to share between threads".
-        rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
+        # One native render at a time: the SDK calls charts thread-safe, but one of the bench's 64-model renders
+        # failed once with two concurrent renders (not reproduced since); YAML parsing still overlaps it.
+        with _HELM_LOCK:
+            rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
     except helm_python.HelmError as exc:
         # Helm's schema report spans lines ("chart:\n- at '/key': ..."): one line per problem for the CLI.
         raise ChartRenderError(f"{where}: {' '.join(str(exc).split())}") from None
