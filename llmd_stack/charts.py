@@ -31,6 +31,7 @@ import yaml
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 CONFIG_FILE_TYPE = "kubernetes:yaml/v2:ConfigFile"
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"  # one opaque resource, for the engine too: never rendered
 RENDERED_TYPES = (CHART_TYPE, CONFIG_FILE_TYPE)
 CACHE_ENV = "LLMD_CHART_CACHE"
 DEFAULT_CACHE = Path.home() / ".cache" / "llmd-homelab" / "charts"

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from .charts import RELEASE_TYPE
 from .config_checks import CONFIG_CHECKS, config_violations
 from .engine import RenderResult
 
@@ -36,9 +37,6 @@ def _columns(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(
         " | ".join([*(row[i].ljust(widths[i]) for i in range(len(widths))), row[-1]]).rstrip() for row in rows
     )
-
-
-RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 
 
 def _unrendered(result: RenderResult | None) -> dict[str, str]:

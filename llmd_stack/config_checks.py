@@ -10,10 +10,8 @@ from typing import Callable
 
 from components.versions import release
 
-from .charts import CHART_TYPE, CONFIG_FILE_TYPE, chart_name
+from .charts import CHART_TYPE, CONFIG_FILE_TYPE, RELEASE_TYPE, chart_name
 from .engine import SECRET, Registration, RenderResult
-
-RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 
 _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 _RELEASE_URL = re.compile(r"/(releases/download|raw)/v?[0-9]+\.[0-9]+\.[0-9]+[^/]*/")
