@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _failed(out_dir: Path) -> int:
+    """Exit 2, leaving no earlier render in `out_dir` that would look like this one's result."""
+    if out_dir.is_dir():
+        render_out.clear(out_dir)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "diff":
@@ -64,15 +71,29 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out or project_dir / "build" / args.stack
     stack_file = f"Pulumi.{args.stack}.yaml"
     try:
+        render_out.check_out_dir(out_dir, project_dir)
+    except render_out.UnsafeOutput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    policy_config: dict = {}
+    if args.command == "check":
+        from .check import PolicyConfigError, load_policy_config
+
+        try:
+            policy_config = load_policy_config(args.policy_config)
+        except PolicyConfigError as exc:
+            print(f"error: --policy-config {exc}", file=sys.stderr)
+            return 2
+    try:
         result = render_stack(project_dir, args.stack)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"{stack_file}: {problem}", file=sys.stderr)
-        return 2
+        return _failed(out_dir)
     except ChartFailed as exc:
         for problem in exc.problems:
             print(f"{stack_file}: Helm refused {problem}", file=sys.stderr)
-        return 2
+        return _failed(out_dir)
     for warning in result.warnings:
         print(f"warning: {stack_file}: {warning}", file=sys.stderr)
     for chart in result.unrendered:
@@ -80,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     if args.strict and result.unrendered:
         print(f"error: --strict: {len(result.unrendered)} chart(s) not rendered; nothing written", file=sys.stderr)
-        return 2
+        return _failed(out_dir)
     render_out.write(result, out_dir)
     print(render_out.summary(result))
     print(f"wrote {out_dir}/resources.json and {out_dir}/manifests/")
     if args.command == "check":
-        from .check import load_policy_config, run_checks
+        from .check import run_checks
 
-        return run_checks(result, load_policy_config(args.policy_config))
+        return run_checks(result, policy_config)
     return 0
 
 

@@ -6,6 +6,7 @@ ConfigFile with no inputs. What only the program's config can answer runs as a c
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -28,8 +29,43 @@ def violations(result: RenderResult, overrides: Mapping[str, Any] | None = None)
     return evaluate(resources_of(result), overrides)
 
 
+LEVELS = ("advisory", "mandatory", "disabled")
+
+
+class PolicyConfigError(ValueError):
+    """A policy config that names a rule, setting or level the pack does not have."""
+
+
 def load_policy_config(path: Path | None) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path else {}
+    """Policy config in `pulumi preview --policy-pack-config` form; every rule, setting and level checked, since a
+    typo would otherwise leave a rule at its default without a word."""
+    if path is None:
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PolicyConfigError(f"{path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise PolicyConfigError(f"{path}: must be a JSON object of rule ids")
+    rules = {rule.id: rule for rule in ALL_RULES}
+    problems = []
+    for rule_id, value in config.items():
+        rule = rules.get(rule_id)
+        if rule is None:
+            close = difflib.get_close_matches(rule_id, rules, n=1)
+            problems.append(f"unknown policy {rule_id!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            continue
+        settings = value if isinstance(value, dict) else {"enforcementLevel": value}
+        for key, setting in settings.items():
+            if key == "enforcementLevel":
+                if setting not in LEVELS:
+                    problems.append(f"{rule_id}.enforcementLevel: {setting!r} is not one of {', '.join(LEVELS)}")
+            elif key not in rule.config:
+                known = ", ".join(sorted(rule.config)) or "none"
+                problems.append(f"{rule_id}: unknown setting {key!r} (settings: {known})")
+    if problems:
+        raise PolicyConfigError("; ".join(f"{path}: {p}" for p in problems))
+    return config
 
 
 def _columns(rows: list[tuple[str, ...]]) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -62,17 +61,61 @@ def resources_document(result: RenderResult) -> dict[str, Any]:
     }
 
 
+MARKER = ".llmd-render"  # says a folder holds a render of this program (and nothing else)
+RESULT = "resources.json"
+MANIFESTS = "manifests"
+
+
+class UnsafeOutput(ValueError):
+    """An output folder that holds something a render did not write, or one that must never be written over."""
+
+
+def render_files(out_dir: Path) -> list[Path]:
+    """What earlier renders wrote in `out_dir`: the marker, resources.json, manifests/*.yaml."""
+    found = [out_dir / name for name in (MARKER, RESULT) if (out_dir / name).is_file()]
+    manifests_dir = out_dir / MANIFESTS
+    return found + (sorted(manifests_dir.glob("*.yaml")) if manifests_dir.is_dir() else [])
+
+
+def check_out_dir(out_dir: Path, project_dir: Path) -> None:
+    """Refuse a folder the render could destroy something in: the project, its parents, $HOME, or a folder holding
+    anything but an earlier render's own files."""
+    out, project = out_dir.resolve(), project_dir.resolve()
+    if out == project or out in project.parents or out == Path.home().resolve() or out == Path(out.anchor):
+        raise UnsafeOutput(f"--out {out_dir}: refusing to write a render over the project, a parent of it or $HOME")
+    if out.exists() and not out.is_dir():
+        raise UnsafeOutput(f"--out {out_dir}: is a file")
+    if out.is_dir():
+        ours = set(render_files(out)) | ({out / MANIFESTS} if (out / MANIFESTS).is_dir() else set())
+        foreign = sorted(p.name for p in out.iterdir() if p not in ours)
+        foreign += sorted(f"{MANIFESTS}/{p.name}" for p in (out / MANIFESTS).iterdir() if p not in ours) if (
+            out / MANIFESTS).is_dir() else []
+        if foreign:
+            raise UnsafeOutput(f"--out {out_dir}: holds files a render did not write ({', '.join(foreign[:5])}"
+                               f"{', ...' if len(foreign) > 5 else ''}); choose an empty or a render folder")
+
+
+def clear(out_dir: Path) -> None:
+    """Remove an earlier render's own files (nothing else), so a failed render leaves nothing that looks current."""
+    for path in render_files(out_dir):
+        path.unlink()
+    if (out_dir / MANIFESTS).is_dir() and not any((out_dir / MANIFESTS).iterdir()):
+        (out_dir / MANIFESTS).rmdir()
+
+
 def write(result: RenderResult, out_dir: Path) -> list[Path]:
-    """Replace `out_dir` with this render; return the files written."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    (out_dir / "manifests").mkdir(parents=True)
-    written = [out_dir / "resources.json"]
+    """Write this render into `out_dir` (checked with check_out_dir first), replacing only an earlier render's files;
+    return the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear(out_dir)
+    (out_dir / MANIFESTS).mkdir()
+    written = [out_dir / RESULT]
     written[0].write_text(json.dumps(resources_document(result), indent=2, sort_keys=False) + "\n")
     for name, obj in manifests(result):
-        path = out_dir / "manifests" / name
+        path = out_dir / MANIFESTS / name
         path.write_text(to_yaml(obj))
         written.append(path)
+    (out_dir / MARKER).write_text("written by python -m llmd_stack render; replaced by the next render\n")
     return written
 
 

@@ -190,3 +190,56 @@ def test_helm_refusing_the_values_is_exit_2_naming_the_chart(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Pulumi.bad.yaml: Helm refused ds-r1-llama-8b-pool-release: chart inferencepool v1.2.1" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+# --- --out never deletes what the render did not write --------------------------------------------------------------
+
+
+def test_out_refuses_the_project_its_parents_and_home(tmp_path):
+    for target in (ROOT, ROOT.parent, Path.home()):
+        before = sorted(p.name for p in target.iterdir())
+        proc = run_cli("render", "--stack", "homelab", "--out", str(target), cwd=ROOT)
+        assert proc.returncode == 2 and "refusing" in proc.stderr and "Traceback" not in proc.stderr
+        assert sorted(p.name for p in target.iterdir()) == before
+    proc = run_cli("render", "--stack", "homelab", "--out", ".", cwd=ROOT)
+    assert proc.returncode == 2 and (ROOT / ".git").is_dir() and (ROOT / "README.md").is_file()
+
+
+def test_out_refuses_a_folder_with_files_it_did_not_write(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "manifests").mkdir(parents=True)
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "manifests" / "hand-written.yml").write_text("keep me too")
+    proc = run_cli("render", "--stack", "homelab", "--out", str(folder), cwd=ROOT)
+    assert proc.returncode == 2 and "notes.txt" in proc.stderr and "manifests/hand-written.yml" in proc.stderr
+    assert (folder / "notes.txt").read_text() == "keep me" and not (folder / "resources.json").exists()
+
+
+def test_a_render_replaces_only_its_own_files_and_a_failed_one_leaves_none(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("render", "--stack", "homelab", "--out", str(out), cwd=ROOT).returncode == 0
+    stale = out / "manifests" / "999-stale-object.yaml"
+    stale.write_text("kind: ConfigMap\n")  # what an earlier render with more objects left
+    assert run_cli("render", "--stack", "homelab", "--out", str(out), cwd=ROOT).returncode == 0
+    assert not stale.exists() and (out / "resources.json").is_file() and (out / ".llmd-render").is_file()
+    config = homelab_stack_file()
+    config["llmd-homelab:models"][0]["replicas"] = 0
+    project = project_with_stack(tmp_path / "p", "bad", config) if (tmp_path / "p").mkdir() is None else None
+    proc = run_cli("render", "--stack", "bad", "--out", str(out), cwd=project)
+    assert proc.returncode == 2
+    assert not (out / "resources.json").exists() and not (out / "manifests").exists()  # nothing that looks current
+
+
+def test_a_policy_config_typo_is_exit_2_naming_it(tmp_path):
+    cases = {
+        '{"network-isolaton": "advisory"}': "unknown policy 'network-isolaton' (did you mean 'network-isolation'?)",
+        '{"route-timeouts": {"minimun": "5m"}}': "route-timeouts: unknown setting 'minimun' (settings: minimum)",
+        '{"route-timeouts": "warn"}': "route-timeouts.enforcementLevel: 'warn' is not one of",
+        '[1]': "must be a JSON object",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "policy.json"
+        path.write_text(text)
+        proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "o"), "--policy-config", str(path), cwd=ROOT)
+        assert proc.returncode == 2 and message in proc.stderr, (text, proc.stderr)
+        assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
