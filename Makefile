@@ -6,14 +6,26 @@ STACK ?= homelab
 
 .PHONY: render check charts test bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Supported: Python 3.10 to 3.13 (CI runs 3.11).
+PYTHON_CHECK := import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+# What `make render` needs. A missing stamp means no install or a failed one: the venv is rebuilt from scratch.
+$(VENV)/.render-installed: requirements.txt requirements-render.txt
+	@$(PYTHON) -c '$(PYTHON_CHECK)' 2>/dev/null || { echo "error: '$(PYTHON)' is not Python 3.10 to 3.13 ($$($(PYTHON) --version 2>&1)); install one and run e.g. make $(MAKECMDGOALS) PYTHON=python3.12"; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) -r requirements-render.txt
+	touch $@
+
+# Everything, tests included (`make test`, CI, the workflows).
+$(VENV)/.installed: $(VENV)/.render-installed requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
 	touch $@
 
 # Fetch the pinned charts and remote YAML files into the chart cache (LLMD_CHART_CACHE, else
 # ~/.cache/llmd-homelab/charts). A chart that cannot be fetched is rendered as an opaque Chart, with a warning.
-charts: $(VENV)/.installed
+charts: $(VENV)/.render-installed
 	$(PY) -m llmd_stack charts pull || echo "warning: some charts could not be fetched (see above); they render as opaque Charts"
 
 # Render the stack offline (build/$(STACK)), charts included, and run the policy checks on it.
