@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
@@ -241,6 +242,10 @@ class EngineConfig(_Strict):
     def _image_for_vllm(self) -> "EngineConfig":
         if self.image is None and self.kind not in ENGINE_DEFAULT_IMAGES:
             raise ValueError(f"engine {self.kind!r} has no default image; set image to a pinned XPU build of vLLM")
+        if self.kind == "vllm" and self.image and "xpu" not in self.image.lower():
+            # vllm/vllm-openai and most tags are CUDA builds: on Arc GPUs they find no device and crash-loop.
+            raise ValueError(f"image {self.image!r} is not an XPU build of vLLM (Intel GPUs need one, e.g. "
+                             "intel/vllm:<version>-xpu)")
         return self
 
     @property
@@ -276,8 +281,18 @@ class RouteTimeouts(_Strict):
 
 class RouteConfig(_Strict):
     hostnames: list[Hostname] = Field(default_factory=list, description="Route only these Host headers.")
-    path_prefix: str = Field("/", pattern=r"^/[A-Za-z0-9/._~%!$&'()*+,;=:@-]*$")
-    """HTTPRoute `PathPrefix` match."""
+    path_prefix: str = "/"
+    """HTTPRoute `PathPrefix` match (the route serves `<pathPrefix>/v1`)."""
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _path_prefix(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"must start with / (e.g. '/{value}'), got {value!r}")
+        bad = sorted(set(re.sub(r"[A-Za-z0-9/._~%!$&'()*+,;=:@-]", "", value)))
+        if bad:
+            raise ValueError(f"may not contain {''.join(bad)!r} (a URL path), got {value!r}")
+        return value
     match_model_header: bool = Field(
         False, description="Also match `X-Gateway-Model-Name: <servedName>` (set by GAIE body-based routing)."
     )
@@ -588,8 +603,27 @@ def _unknown_key_message(loc: tuple[Any, ...]) -> str:
         return "unknown key"
     known = sorted(f.alias or n for n, f in parent.model_fields.items())
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
+    elsewhere = [path for path in _key_paths(StackConfig) if path.rsplit(".", 1)[-1] == loc[-1]]
+    if close:
+        hint = f" (did you mean '{close[0]}'?)"
+    elif elsewhere:
+        hint = f" here: it belongs under {' or '.join(p.rsplit('.', 1)[0] for p in elsewhere)}"
+    else:
+        hint = f" (known keys: {', '.join(known)})"
     return "unknown key" + hint
+
+
+def _key_paths(model: type[BaseModel], prefix: str = "", depth: int = 0) -> list[str]:
+    """Every key path of the config (`models[].route.timeouts`), to say where a misplaced key belongs."""
+    paths = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        paths.append(key)
+        nested = model_class(field.annotation)
+        if nested is not None and depth < 6:
+            is_list = "list" in str(field.annotation)
+            paths += _key_paths(nested, f"{key}{'[]' if is_list else ''}.", depth + 1)
+    return paths
 
 
 def _message(error: Mapping[str, Any]) -> str:

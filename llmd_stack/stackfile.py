@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +109,12 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
     secret_keys: list[str] = []
     for key, value in raw.items():
         full_key = key if ":" in key else f"{project}:{key}"
+        namespace = full_key.split(":", 1)[0]
+        if namespace != project and difflib.SequenceMatcher(None, namespace, project).ratio() >= 0.8:
+            # Pulumi would pass it on unread: the program's key would silently keep its default.
+            problems.append(Problem(key, f"unknown config namespace {namespace!r} "
+                                         f"(did you mean '{project}:{full_key.split(':', 1)[1]}'?)"))
+            continue
         opened, is_secret = _open_secure(value)
         config[full_key] = _as_cli_string(opened)
         if is_secret:

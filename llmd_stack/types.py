@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from components.durations import duration_ms, is_duration  # noqa: F401 (duration_ms is part of this API)
 
@@ -112,9 +112,29 @@ Hostname = Annotated[
 RegistryHost = Annotated[
     str, _check(_REGISTRY_HOST, "a registry host such as 'harbor.homelab.lan' or 'harbor:8443'", 253), TypeName("host[:port]")
 ]
-Version = Annotated[str, _check(_VERSION, "a version such as 'v1.2.3' or '1.2.3'"), TypeName("version")]
+def _number_as_quantity(value: object) -> object:
+    """Kubernetes takes `cpu: 4` and `cpu: 0.5`: YAML hands them over as numbers."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _quote_numbers(what: str):
+    """YAML reads `1.0` or `1.10` as a number (and `1.10` becomes 1.1): a tag or version must be quoted."""
+    def validate(value: object) -> object:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"YAML reads {value!r} as a number: quote the {what} (e.g. \"{value}\")")
+        return value
+
+    return BeforeValidator(validate)
+
+
+Version = Annotated[
+    str, _quote_numbers("version"), _check(_VERSION, "a version such as 'v1.2.3' or '1.2.3'"), TypeName("version")
+]
 Digest = Annotated[str, _check(_DIGEST, "a digest 'sha256:<64 hex digits>'"), TypeName("digest")]
-OciTag = Annotated[str, _check(_OCI_TAG, "an OCI tag (letters, digits, '_', '.', '-'; at most 128)"), TypeName("OCI tag")]
+OciTag = Annotated[
+    str, _quote_numbers("tag"), _check(_OCI_TAG, "an OCI tag (letters, digits, '_', '.', '-'; at most 128)"),
+    TypeName("OCI tag"),
+]
 ImageRef = Annotated[str, AfterValidator(_check_image), TypeName("image (pinned)")]
-Quantity = Annotated[str, AfterValidator(_check_quantity), TypeName("quantity")]
+Quantity = Annotated[str, BeforeValidator(_number_as_quantity), AfterValidator(_check_quantity), TypeName("quantity")]
 Duration = Annotated[str, AfterValidator(_check_duration), TypeName("Gateway API duration")]

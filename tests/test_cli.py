@@ -243,3 +243,12 @@ def test_a_policy_config_typo_is_exit_2_naming_it(tmp_path):
         proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "o"), "--policy-config", str(path), cwd=ROOT)
         assert proc.returncode == 2 and message in proc.stderr, (text, proc.stderr)
         assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_a_misspelt_project_prefix_is_named_with_the_right_key(tmp_path):
+    config = homelab_stack_file()
+    config["llmd-homelb:models"] = config.pop("llmd-homelab:models")
+    project = project_with_stack(tmp_path, "typo", config)
+    proc = run_cli("render", "--stack", "typo", "--out", str(tmp_path / "out"), cwd=project)
+    assert proc.returncode == 2
+    assert "llmd-homelb:models: unknown config namespace 'llmd-homelb' (did you mean 'llmd-homelab:models'?)" in proc.stderr

@@ -158,3 +158,38 @@ def test_registry_token_is_only_needed_when_a_model_downloads(homelab):
     homelab["models"][0]["engine"] = {"kind": "sim"}
     del homelab["models"][0]["modelKit"]
     parse_config({**homelab, "grafanaAdminPassword": "p"}, {"grafanaAdminPassword"})
+
+
+# --- values people write (issue 13) -----------------------------------------------------------------------------------
+
+
+def test_numbers_are_quantities_as_kubernetes_takes_them(homelab, render):
+    homelab["models"][0]["resources"] = {"requests": {"cpu": 4, "memory": "24Gi"}, "limits": {"cpu": 8.5, "memory": "32Gi"}}
+    from conftest import objects
+
+    (decode,) = [d for d in objects(render(homelab), "Deployment") if d["metadata"]["name"].endswith("-decode")]
+    resources = decode["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"]["cpu"] == "4" and resources["limits"]["cpu"] == "8.5"
+
+
+def test_a_number_where_a_tag_or_version_belongs_says_quote_it(homelab):
+    homelab["models"][0]["modelKit"]["tag"] = 1.0
+    homelab["gpu"] = {"driver": {"chartVersion": 0.11}}
+    found = problems(homelab)
+    assert found["models[0].modelKit.tag"] == 'YAML reads 1.0 as a number: quote the tag (e.g. "1.0")'
+    assert "quote the version" in found["gpu.driver.chartVersion"]
+
+
+def test_a_path_prefix_without_a_slash_says_so(homelab):
+    homelab["models"][0]["route"]["pathPrefix"] = "qwen"
+    assert problems(homelab)["models[0].route.pathPrefix"] == "must start with / (e.g. '/qwen'), got 'qwen'"
+
+
+def test_a_known_key_at_the_wrong_depth_names_where_it_belongs(homelab):
+    homelab["models"][0]["timeouts"] = {"request": "60s"}
+    assert problems(homelab)["models[0].timeouts"] == "unknown key here: it belongs under models[].route"
+
+
+def test_a_vllm_image_that_is_not_an_xpu_build_is_refused(homelab):
+    homelab["models"][0]["engine"] = {"kind": "vllm", "image": "vllm/vllm-openai:v0.12.0"}
+    assert "is not an XPU build of vLLM" in problems(homelab)["models[0].engine"]
