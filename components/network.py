@@ -37,27 +37,36 @@ def _pods(labels: pulumi.Input[dict[str, str]]) -> k8s.networking.v1.NetworkPoli
     return k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels))
 
 
-def _namespace(name: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _pods_in(namespace: str, labels: dict[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Pods with these labels in that namespace (both selectors in one peer)."""
     return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name})
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
     )
+
+
+def _addresses(cidrs: tuple[str, ...]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c)) for c in cidrs]
+
+
+def _tcp(*ports: pulumi.Input[int]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in ports]
+
+
+def _egress(peers: list | None, *ports: pulumi.Input[int]) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """To these peers (None: anywhere) on these TCP ports."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(*ports))
 
 
 def prometheus(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    """Prometheus pods in their namespace (both selectors in one peer: pods with the label, in that namespace)."""
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROMETHEUS_POD_LABELS),
-    )
+    """Prometheus pods in their namespace."""
+    return _pods_in(namespace, PROMETHEUS_POD_LABELS)
 
 
 def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     """The cluster DNS (CoreDNS in kube-system, `k8s-app: kube-dns` on k3s and kubeadm clusters)."""
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-        to=[k8s.networking.v1.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
-        )],
+        to=[_pods_in("kube-system", {"k8s-app": "kube-dns"})],
         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol=p) for p in ("UDP", "TCP")],
     )
 
@@ -82,9 +91,7 @@ def policy(
 
 
 def _rule(peers, port) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
-    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-        from_=peers, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")]
-    )
+    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=_tcp(port))
 
 
 class ServingNetworkPolicies(pulumi.ComponentResource):
@@ -109,20 +116,11 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
         epp_egress = None
         if args.api_server_cidrs:
             # The EPP watches pods and pools through the API and scrapes its model pods' metrics; nothing else.
-            api = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
-                    for c in args.api_server_cidrs],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=args.api_server_port, protocol="TCP")])
-            models = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[_pods(args.model_pod_labels)],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=args.model_port, protocol="TCP")])
-            epp_egress = [dns_egress(), api, models]
+            epp_egress = [dns_egress(), _egress(_addresses(args.api_server_cidrs), args.api_server_port),
+                          _egress([_pods(args.model_pod_labels)], args.model_port)]
         policy(f"{name}-epp", meta("epp"), args.epp_pod_labels, ingress=epp_rules, egress=epp_egress, opts=child)
         if args.loader_pod_labels is not None:
-            registry = [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
-                        for c in args.registry_cidrs] or None
-            pull = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=registry, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in args.registry_ports])
+            pull = _egress(_addresses(args.registry_cidrs) or None, *args.registry_ports)
             # The loader takes no connections and talks only to DNS and the registry.
             policy(f"{name}-loader", meta("loader"), args.loader_pod_labels, ingress=[], egress=[dns_egress(), pull],
                    opts=child)
@@ -150,18 +148,11 @@ class NamespaceIsolation(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         policy(f"{name}-default-deny", object_meta("default-deny-ingress", args.namespace, "network-policy"), {},
                ingress=[], opts=child)
-        clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in args.gateway_ports])
+        clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=_tcp(*args.gateway_ports))
         # The proxy reaches its control plane (xDS), the EPPs (ext-proc) and the model pods they pick, and DNS.
         cp_namespace, cp_labels, xds_port = args.control_plane
-        xds = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-            to=[k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": cp_namespace}),
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=cp_labels))],
-            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=xds_port, protocol="TCP")])
-        backends = [k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-            to=[_pods(labels)], ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")])
-            for labels, port in args.backends]
+        xds = _egress([_pods_in(cp_namespace, cp_labels)], xds_port)
+        backends = [_egress([_pods(labels)], port) for labels, port in args.backends]
         egress = [dns_egress(), xds, *backends] if args.limit_proxy_egress else None
         policy(f"{name}-gateway", object_meta("gateway-clients", args.namespace, "network-policy"),
                args.gateway_pod_labels, ingress=[clients], egress=egress, opts=child)

@@ -70,8 +70,7 @@ class ChartNotCached(LookupError):
 
     def __init__(self, what: str, version: str | None, cache: ChartCache):
         self.what, self.version = what, version
-        label = f"{what} {version}" if version else what
-        super().__init__(f"{label} is not in the chart cache ({cache.describe()})")
+        super().__init__(f"{self.label} is not in the chart cache ({cache.describe()})")
 
     @property
     def label(self) -> str:
@@ -383,6 +382,14 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
+def _children(objects: list[dict[str, Any]], namespace: str, where: str, inputs: Mapping[str, Any],
+              resource_name: str) -> list[RenderedObject]:
+    """Normalized objects registered under the prefix the provider uses: `resourcePrefix`, else the resource name."""
+    _normalize(objects, namespace, where)
+    prefix = inputs["resourcePrefix"] if "resourcePrefix" in inputs else resource_name
+    return register_objects(objects, str(prefix))
+
+
 def render_chart(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:
     """The children of a `helm.v4.Chart` with these (plain) inputs, and a label `name version` for summaries."""
     chart, version = str(inputs.get("chart", "")), str(inputs.get("version", ""))
@@ -391,10 +398,8 @@ def render_chart(inputs: Mapping[str, Any], resource_name: str, cache: ChartCach
     namespace = str(inputs.get("namespace") or DEFAULT_NAMESPACE)
     values_json = json.dumps(inputs.get("values") or {}, sort_keys=True)
     manifest = _render_cached(str(path), _mtime(path), values_json, release, namespace, bool(inputs.get("skipCrds")))
-    objects = json.loads(manifest)
-    _normalize(objects, namespace, f"chart {chart_name(chart)} {version}")
-    prefix = inputs["resourcePrefix"] if "resourcePrefix" in inputs else resource_name
-    return register_objects(objects, str(prefix)), f"{chart_name(chart)} {version}"
+    label = f"{chart_name(chart)} {version}"
+    return _children(json.loads(manifest), namespace, f"chart {label}", inputs, resource_name), label
 
 
 def render_config_file(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:
@@ -402,9 +407,7 @@ def render_config_file(inputs: Mapping[str, Any], resource_name: str, cache: Cha
     file = str(inputs.get("file", ""))
     path = cache.file(file)
     objects = json.loads(_file_documents(str(path), _mtime(path)))
-    _normalize(objects, DEFAULT_NAMESPACE, f"file {file}")
-    prefix = inputs["resourcePrefix"] if "resourcePrefix" in inputs else resource_name
-    return register_objects(objects, str(prefix)), file
+    return _children(objects, DEFAULT_NAMESPACE, f"file {file}", inputs, resource_name), file
 
 
 def render_provider_component(type_: str, inputs: Mapping[str, Any], resource_name: str, cache: ChartCache):

@@ -271,24 +271,24 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         registration threads: the program never reads a Chart's children, so the result is the same, without
         contending for the interpreter with the program's own registrations. Helm renders in Go with the
         interpreter released, so two workers overlap it with YAML parsing; children are registered in URN order."""
-        pending = sorted(self._pending, key=lambda item: item[0].urn)
+        pending = [(chart, inputs, _plain(inputs)) for chart, inputs in sorted(self._pending, key=lambda p: p[0].urn)]
         self._pending.clear()
 
-        def render(item: tuple[Registration, dict[str, Any]]):
-            chart, inputs = item
+        def render(item: tuple[Registration, dict[str, Any], dict[str, Any]]):
+            chart, _, plain = item
             try:
-                return render_provider_component(chart.type, _plain(inputs), chart.name, self.cache)
+                return render_provider_component(chart.type, plain, chart.name, self.cache)
             except (ChartNotCached, ChartRenderError) as exc:
                 return exc
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             outcomes = list(pool.map(render, pending))
-        for (chart, inputs), outcome in zip(pending, outcomes):
-            self._register_children(chart, inputs, outcome)
+        for (chart, inputs, plain), outcome in zip(pending, outcomes):
+            self._register_children(chart, inputs, plain, outcome)
 
-    def _register_children(self, chart: Registration, inputs: dict[str, Any], outcome) -> None:
+    def _register_children(self, chart: Registration, inputs: dict[str, Any], plain: dict[str, Any], outcome) -> None:
         """Register what the provider would: each rendered object as a child of the Chart/ConfigFile."""
-        source = source_name(chart.type, _plain(inputs))
+        source = source_name(chart.type, plain)
         if isinstance(outcome, ChartNotCached):
             self.charts.append(ChartRecord(chart.urn, outcome.label, False, _kind(chart.type), source, reason=str(outcome)))
             return
@@ -298,7 +298,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         children, label = outcome
         # A template can transform a secret value (b64enc, toJson...): a chart given secrets has every rendered
         # object masked but its identity, and config:no-secrets-in-chart-values refuses the stack.
-        masked = bool(_secret_strings(inputs))
+        masked = _has_secret(inputs)
         urns: list[str] = []
         for child in children:
             obj = _identity_only(child.object) if masked else child.object
@@ -328,24 +328,13 @@ def _kind(type_: str) -> str:
     return "file" if type_ == CONFIG_FILE_TYPE else "chart"
 
 
-def _secret_strings(value: Any) -> set[str]:
-    """The string leaves of every secret inside deserialized inputs (chart values can carry secrets)."""
-    found: set[str] = set()
-
-    def walk(v: Any, secret: bool) -> None:
-        if isinstance(v, dict):
-            is_secret = secret or v.get(_SIG_KEY) == _SECRET_SIG
-            for key, item in v.items():
-                if key != _SIG_KEY:
-                    walk(item, is_secret)
-        elif isinstance(v, list):
-            for item in v:
-                walk(item, secret)
-        elif secret and isinstance(v, str) and v:
-            found.add(v)
-
-    walk(value, False)
-    return found
+def _has_secret(value: Any) -> bool:
+    """Whether deserialized inputs hold a secret anywhere (chart values can)."""
+    if isinstance(value, dict):
+        return value.get(_SIG_KEY) == _SECRET_SIG or any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
 
 
 def _identity_only(obj: dict[str, Any]) -> dict[str, Any]:
