@@ -52,6 +52,25 @@ def _failed(out_dir: Path) -> int:
     return 2
 
 
+def _config_problems(project_dir: Path, stack_file: str, problems) -> str:
+    """Each problem as `Pulumi.x.yaml:LINE:COL: key: message` with the line and a caret, where the file holds it."""
+    from .config import SECRET_KEYS
+    from .source_marks import excerpt, locate
+    from .stackfile import project_name
+
+    path = project_dir / stack_file
+    text = path.read_text() if path.is_file() else ""
+    project = project_name(project_dir) if (project_dir / "Pulumi.yaml").is_file() else ""
+    blocks = []
+    for problem in problems:
+        mark = problem.mark or (locate(text, problem.path, project) if text else None)
+        if mark is None:
+            blocks.append(f"{stack_file}: {problem}")
+        else:
+            blocks.append(f"{stack_file}:{mark.line}:{mark.column}: {problem}\n{excerpt(text, mark, SECRET_KEYS)}")
+    return "\n".join(blocks)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "diff":
@@ -87,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = render_stack(project_dir, args.stack)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{stack_file}: {problem}", file=sys.stderr)
+        print(_config_problems(project_dir, stack_file, exc.problems), file=sys.stderr)
         return _failed(out_dir)
     except ChartFailed as exc:
         for problem in exc.problems:

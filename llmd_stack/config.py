@@ -26,6 +26,7 @@ from components.chart_sources import (
     XPUMD,
 )
 
+from .source_marks import Mark
 from .types import (
     Digest,
     DnsLabel,
@@ -546,6 +547,7 @@ class StackConfig(_Strict):
 class Problem:
     path: str
     message: str
+    mark: Mark | None = None  # where in the stack file, when the problem itself knows (a YAML syntax error)
 
     def __str__(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message

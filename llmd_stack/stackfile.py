@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .config import Problem
+from .source_marks import yaml_error_text
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
     try:
         data = yaml.load(path.read_text(), Loader=_StringTimestamps) or {}
     except yaml.YAMLError as exc:
-        return StackFile(project, stack, path, {}, [], [Problem("", f"not valid YAML: {exc}")])
+        message, mark = yaml_error_text(exc)
+        return StackFile(project, stack, path, {}, [], [Problem("", message, mark)])
     if not isinstance(data, dict):
         return StackFile(project, stack, path, {}, [], [Problem("", "must be a mapping with a `config:` key")])
     raw = data.get("config") or {}

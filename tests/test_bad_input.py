@@ -61,17 +61,33 @@ def project(tmp: Path, stack: str, text: str) -> Path:
     return tmp
 
 
-def assert_reported(stack: str, code: int, stderr: str, expected: list[tuple[str, str | None]], out: Path) -> None:
+PROBLEM_LINE = r"^Pulumi\.{stack}\.yaml(?::(?P<line>\d+):(?P<column>\d+))?: (?P<problem>.*)$"
+EXCERPT_LINE = re.compile(r"^ *(?P<line>\d+)? \| (?P<source>.*)$")
+
+
+def assert_reported(stack: str, code: int, stderr: str, expected: list[tuple[str, str | None]], out: Path,
+                    text: str | None = None) -> None:
+    """Every stderr line is a problem (`Pulumi.x.yaml[:LINE:COL]: key: message`) or the excerpt under one, whose
+    numbered line is that line of the file."""
     assert code == 2, stderr
     assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    prefix = f"Pulumi.{stack}.yaml: "
-    assert lines and all(line.startswith(prefix) for line in lines), lines
+    problem_line = re.compile(PROBLEM_LINE.format(stack=re.escape(stack)))
+    problems = []
+    for line in stderr.strip().splitlines():
+        found = problem_line.match(line)
+        if found:
+            problems.append(found["problem"])
+            continue
+        excerpt = EXCERPT_LINE.match(line)
+        assert excerpt, f"neither a problem nor an excerpt: {line!r}"
+        if excerpt["line"] and text is not None and "<redacted>" not in line:
+            assert text.splitlines()[int(excerpt["line"]) - 1].replace("\t", " ") == excerpt["source"], line
+    assert problems, stderr
     for path, fragment in expected:
-        matching = [line for line in lines if line.startswith(f"{prefix}{path}: ")]
-        assert matching, f"no problem reported for {path}: {lines}"
+        matching = [p for p in problems if p.startswith(f"{path}: ")]
+        assert matching, f"no problem reported for {path}: {problems}"
         if fragment:
-            assert any(fragment in line for line in matching), f"{path}: {fragment!r} not in {matching}"
+            assert any(fragment in p for p in matching), f"{path}: {fragment!r} not in {matching}"
     assert not out.exists(), "a failed render must not write anything"
 
 
@@ -100,7 +116,7 @@ def test_invalid_config_exits_2_naming_every_key(path, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["render", "--stack", stack, "--project-dir", str(proj), "--out", str(out)])
     captured = capsys.readouterr()
-    assert_reported(stack, code, captured.err, expectations(path), out)
+    assert_reported(stack, code, captured.err, expectations(path), out, path.read_text())
     assert captured.out == ""
     assert not (proj / "build").exists()
 
@@ -117,7 +133,7 @@ def test_invalid_config_through_the_real_cli(name, tmp_path):
         [sys.executable, "-m", "llmd_stack", "render", "--stack", name, "--out", str(out)],
         cwd=proj, env=env, capture_output=True, text=True, timeout=120,
     )
-    assert_reported(name, proc.returncode, proc.stderr, expectations(path), out)
+    assert_reported(name, proc.returncode, proc.stderr, expectations(path), out, path.read_text())
     assert not (proj / "build").exists()
 
 
@@ -425,7 +441,8 @@ def test_any_mutated_stack_file_exits_0_or_2_without_a_traceback(config):
                             k[len("llmd-homelab:"):] in ("registryToken", "grafanaAdminPassword")}
     stack_file["config"].update({f"llmd-homelab:{k}": v for k, v in config.items()})
     with tempfile.TemporaryDirectory() as tmp:
-        proj = project(Path(tmp), "fuzz", yaml.safe_dump(stack_file))
+        text = yaml.safe_dump(stack_file)
+        proj = project(Path(tmp), "fuzz", text)
         out = Path(tmp) / "out"
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
@@ -433,7 +450,7 @@ def test_any_mutated_stack_file_exits_0_or_2_without_a_traceback(config):
         err = stderr.getvalue()
         assert code in (0, 2) and "Traceback" not in err
         if code == 2:
-            assert_reported("fuzz", code, err, [], out)
+            assert_reported("fuzz", code, err, [], out, text)
         else:
             assert (out / "resources.json").is_file()
             assert all(line.startswith("warning: Pulumi.fuzz.yaml: ") for line in err.splitlines()), err

@@ -15,6 +15,7 @@ import base64
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -285,7 +286,8 @@ def test_config_errors_do_not_echo_secret_values(tmp_path, capsys):
     code = main(["render", "--stack", "bad", "--project-dir", str(tmp_path), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "Pulumi.bad.yaml: registry.host: " in err and "Pulumi.bad.yaml: models[0].replicas: " in err
+    assert re.search(r"^Pulumi\.bad\.yaml:\d+:\d+: registry\.host: ", err, re.M), err
+    assert re.search(r"^Pulumi\.bad\.yaml:\d+:\d+: models\[0\]\.replicas: ", err, re.M), err
     assert_no_plaintext(err, "the config errors", {**PLAINTEXT, "secret registry host": private_host})
     assert not (tmp_path / "out").exists()
 
