@@ -1,4 +1,4 @@
-"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR] [--strict]`, `charts pull [--stack NAME]`,
+"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR] [--strict] [--verbose]`, `charts pull [--stack NAME]`,
 `diff BASE HEAD`.
 
 Exit codes: 0 ok, 1 a mandatory policy or config check is violated (check) or a chart could not be pulled,
@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
         cmd.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
         cmd.add_argument("--strict", action="store_true", help="a chart missing from the chart cache is an error (exit 2)")
+        cmd.add_argument("-v", "--verbose", action="store_true",
+                         help="every resource type and chart" + (", and every rule with its result" if name == "check" else ""))
         if name == "check":
             cmd.add_argument(
                 "--policy-config", type=Path, help="policy config JSON, as for `pulumi preview --policy-pack-config`"
@@ -121,12 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --strict: {len(result.unrendered)} chart(s) not rendered; nothing written", file=sys.stderr)
         return _failed(out_dir)
     render_out.write(result, out_dir)
-    print(render_out.summary(result))
+    print(render_out.summary(result, args.verbose))
     print(f"wrote {out_dir}/resources.json and {out_dir}/manifests/")
     if args.command == "check":
         from .check import run_checks
 
-        return run_checks(result, policy_config)
+        return run_checks(result, policy_config, args.verbose)
     return 0
 
 

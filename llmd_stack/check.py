@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -102,52 +104,102 @@ def judged(found, result: RenderResult | None):
     return [(rule, level, v) for rule, level, v in found if rule.any_object or not unverified_because(rule, result)]
 
 
-def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None, config_found=()) -> str:
-    """Every rule and config check with its level and result, then one row per violation."""
-    counts: dict[str, int] = {}
-    for rule, _, _ in found:
-        counts[rule.id] = counts.get(rule.id, 0) + 1
-    summary = [("rule", "level", "result")]
+@dataclass(frozen=True)
+class Verdict:
+    id: str  # rule id, or `config:<id>`
+    level: str
+    status: str  # ok | violated | n/a | not verified | skipped
+    detail: str  # the table's result column
+
+
+def verdicts(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None,
+             config_found=()) -> list[Verdict]:
+    """One verdict per rule and config check. "n/a": the stack holds nothing the rule judges; "not verified": what
+    it judges may sit in a chart that was not rendered."""
+    counts = Counter(rule.id for rule, _, _ in found)
+    resources = resources_of(result) if result is not None else []
+    out = []
     for rule in ALL_RULES:
         level = rule_config(rule, overrides)[0]
         because = unverified_because(rule, result)
         missing = ", ".join(because) if len(because) <= 2 else f"{len(because)} charts and files listed below"
         if level == "disabled":
-            verdict = "skipped"
-        elif missing and not rule.any_object:
-            verdict = f"not verified: needs {missing} (not rendered)"
+            status, detail = "skipped", "skipped"
+        elif missing and (not rule.any_object or not rule.applicable(resources)):
+            status, detail = "not verified", f"not verified: needs {missing} (not rendered)"
+        elif result is not None and not rule.applicable(resources):
+            status, detail = "n/a", "n/a: nothing in the stack it judges"
         else:
-            verdict = f"{counts[rule.id]} violation(s)" if rule.id in counts else "ok"
+            status = "violated" if rule.id in counts else "ok"
+            detail = f"{counts[rule.id]} violation(s)" if rule.id in counts else "ok"
             if missing:
-                verdict += f"; not verified for {missing} (not rendered)"
-        summary.append((rule.id, level, verdict))
-    config_counts: dict[str, int] = {}
-    for check, _, _ in config_found:
-        config_counts[check.id] = config_counts.get(check.id, 0) + 1
+                detail += f"; not verified for {missing} (not rendered)"
+        out.append(Verdict(rule.id, level, status, detail))
+    config_counts = Counter(check.id for check, _, _ in config_found)
     for check in CONFIG_CHECKS:
-        verdict = f"{config_counts[check.id]} violation(s)" if check.id in config_counts else "ok"
-        summary.append((f"config:{check.id}", "mandatory", verdict))
-    text = _columns(summary)
+        count = config_counts.get(check.id, 0)
+        out.append(Verdict(f"config:{check.id}", "mandatory", "violated" if count else "ok",
+                           f"{count} violation(s)" if count else "ok"))
+    return out
+
+
+def _violation_rows(found, config_found) -> list[tuple[str, str, str, str, str]]:
+    """(rule, level, resource, message, fix) of every violation, mandatory first."""
+    rows = [(rule.id, level, (v.urn or "(stack)").split("::")[-1], v.message, rule.fix) for rule, level, v in found]
+    rows += [(f"config:{c.id}", "mandatory", r.name, message, c.fix) for c, r, message in config_found]
+    return sorted(rows, key=lambda row: row[1] != "mandatory")
+
+
+def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None, config_found=()) -> str:
+    """`--verbose`: every rule and config check with its level and result, then one row per violation."""
+    text = _columns([("rule", "level", "result"),
+                     *((v.id, v.level, v.detail) for v in verdicts(found, overrides, result, config_found))])
     rows = [("rule", "level", "resource", "message")]
-    rows += [(rule.id, level, (v.urn or "(stack)").split("::")[-1], f"{v.message}. Fix: {rule.fix}") for rule, level, v in found]
-    rows += [(f"config:{c.id}", "mandatory", r.name, f"{message}. Fix: {c.fix}") for c, r, message in config_found]
+    rows += [(rule, level, resource, f"{message}. Fix: {fix}")
+             for rule, level, resource, message, fix in _violation_rows(found, config_found)]
     if len(rows) > 1:
         text += "\n\n" + _columns(rows)
     return text
 
 
-def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None) -> int:
-    """Print the table; 1 when a mandatory rule or a config check is violated."""
+def brief(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None, config_found=()) -> str:
+    """The default: each violation with its fix, then what was not applicable or not verified, by name."""
+    lines = []
+    for rule, level, resource, message, fix in _violation_rows(found, config_found):
+        lines += [f"{level:9s}  {rule}: {message}", f"{'':9s}  at {resource}", f"{'':9s}  fix: {fix}"]
+    by_status: dict[str, list[str]] = {}
+    for verdict in verdicts(found, overrides, result, config_found):
+        by_status.setdefault(verdict.status, []).append(verdict.id)
+    for status, label in (("n/a", "not applicable (nothing to judge)"), ("not verified", "not verified (chart not rendered)"),
+                          ("skipped", "disabled by policy config")):
+        if by_status.get(status):
+            lines.append(f"{label}: {', '.join(by_status[status])}")
+    return "\n".join(lines)
+
+
+def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None, verbose: bool = False) -> int:
+    """Print the verdicts (`verbose`: the full table); 1 when a mandatory rule or a config check is violated."""
     found = judged(violations(result, overrides), result)
     config_found = config_violations(result)
-    print(table(found, overrides, result, config_found))
+    text = (table if verbose else brief)(found, overrides, result, config_found)
+    if text:
+        print(text)
     mandatory = [f for f in found if f[1] == "mandatory"]
+    counts = Counter(v.status for v in verdicts(found, overrides, result, config_found))
     print(
-        f"policy checks: {len(ALL_RULES)} rules and {len(CONFIG_CHECKS)} config checks, "
-        f"{len(mandatory) + len(config_found)} mandatory and {len(found) - len(mandatory)} advisory violation(s)"
+        f"policy checks: {len(ALL_RULES)} rules and {len(CONFIG_CHECKS)} config checks: {counts['ok']} ok, "
+        f"{counts['violated']} violated, {counts['n/a']} not applicable, {counts['not verified']} not verified"
+        + (f", {counts['skipped']} disabled" if counts["skipped"] else "")
+        + f"; {len(mandatory) + len(config_found)} mandatory and {len(found) - len(mandatory)} advisory violation(s)"
     )
-    if result.unrendered:
-        labels = ", ".join(sorted(_unrendered(result).values()))
-        print(f"not judged by the rules that need their objects: {labels} (a missing chart: run `charts pull`; a "
-              "helm.v3.Release is one opaque resource, in a real preview too)")
+    unseen = _unrendered(result)
+    if unseen:
+        why = []
+        if result.unrendered:
+            why.append("a chart not in the cache: run `python -m llmd_stack charts pull`")
+        if any(label.startswith("release ") for label in unseen.values()):
+            why.append("a helm.v3.Release is one opaque resource, in a real preview too")
+        print(f"objects no rule saw: {', '.join(sorted(unseen.values()))} ({'; '.join(why)})")
+    if not verbose:
+        print("every rule and its result: check --verbose")
     return 1 if mandatory or config_found else 0

@@ -119,27 +119,34 @@ def write(result: RenderResult, out_dir: Path) -> list[Path]:
     return written
 
 
-def top_component(resource: Registration, by_urn: dict[str, Registration]) -> str:
-    """The name of the stack's direct child this resource belongs to (itself when it is one)."""
+def top_resource(resource: Registration, by_urn: dict[str, Registration]) -> Registration:
+    """The stack's direct child this resource belongs to (itself when it is one)."""
     current = resource
     while current.parent and current.parent in by_urn:
         current = by_urn[current.parent]
-    return current.name
+    return current
 
 
-def summary(result: RenderResult) -> str:
+def summary(result: RenderResult, verbose: bool = False) -> str:
+    """One line per component of the stack (`verbose`: its resources by type), then the charts and YAML files."""
     by_urn = result.by_urn()
-    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for resource in result.resources:
-        groups[top_component(resource, by_urn)][resource.type] += 1
-    lines = [f"{result.project}/{result.stack}: {len(result.resources)} resources"]
-    for component, counts in groups.items():
-        lines.append(f"  {component} ({sum(counts.values())})")
-        lines.extend(f"    {count:3d}  {type_}" for type_, count in sorted(counts.items()))
+        top = top_resource(resource, by_urn)
+        groups[(top.name, top.type)][resource.type] += 1
+    lines = [f"{result.project}/{result.stack}: {len(result.resources)} resources, by top-level resource:"]
+    width = max(len(name) for name, _ in groups)
+    for (component, own_type), counts in groups.items():
+        lines.append(f"  {component:{width}s}  {sum(counts.values()):3d}  {own_type}")
+        if verbose:
+            lines.extend(f"  {'':{width}s}  {count:3d}    {type_}" for type_, count in sorted(counts.items()))
     if result.charts:
-        lines.append("charts and YAML files, rendered as the provider does:")
-        width = max(len(c.urn.split("::")[-1]) for c in result.charts)
-        for chart in result.charts:
-            state = f"{chart.objects:3d} objects" if chart.rendered else "not rendered (not in the chart cache)"
-            lines.append(f"  {chart.urn.split('::')[-1]:{width}s}  {state}  {chart.kind} {chart.label}")
+        rendered = [c for c in result.charts if c.rendered]
+        lines.append(f"charts and YAML files: {len(rendered)} of {len(result.charts)} rendered as the provider does")
+        if verbose or len(rendered) < len(result.charts):
+            width = max(len(c.urn.split("::")[-1]) for c in result.charts)
+            for chart in result.charts:
+                if verbose or not chart.rendered:
+                    state = f"{chart.objects:3d} objects" if chart.rendered else "not rendered (not in the chart cache)"
+                    lines.append(f"  {chart.urn.split('::')[-1]:{width}s}  {state}  {chart.kind} {chart.label}")
     return "\n".join(lines)

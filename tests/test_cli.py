@@ -123,9 +123,10 @@ def test_check_exits_1_on_a_mandatory_violation_and_honours_policy_config(tmp_pa
     project = project_with_stack(tmp_path, "open", config)
     proc = run_cli("check", "--stack", "open", cwd=project)
     assert proc.returncode == 1
-    assert re.search(r"^network-isolation +\| mandatory", proc.stdout, re.M)
+    assert re.search(r"^mandatory +network-isolation: no ingress NetworkPolicy", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^ +fix: ", proc.stdout, re.M)
     (project / "policy.json").write_text('{"network-isolation": "advisory"}')
-    proc = run_cli("check", "--stack", "open", "--policy-config", str(project / "policy.json"), cwd=project)
+    proc = run_cli("check", "--stack", "open", "--policy-config", str(project / "policy.json"), "--verbose", cwd=project)
     assert proc.returncode == 0 and re.search(r"^network-isolation +\| advisory", proc.stdout, re.M)
 
 
@@ -134,7 +135,7 @@ def test_check_exits_1_on_a_mandatory_violation_and_honours_policy_config(tmp_pa
 
 def test_render_shows_the_engines_view_and_the_programs_view_of_a_chart(tmp_path):
     out = tmp_path / "out"
-    proc = run_cli("render", "--stack", "homelab", "--out", str(out), cwd=ROOT)
+    proc = run_cli("render", "--stack", "homelab", "--out", str(out), "--verbose", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "resources.json").read_text())
     charts = [r for r in doc["resources"] if r["type"] == "kubernetes:helm.sh/v4:Chart"]
@@ -155,6 +156,10 @@ def test_a_chart_missing_from_the_cache_warns_and_strict_refuses(tmp_path):
     warnings = [line for line in proc.stderr.splitlines() if "not in the chart cache" in line]
     assert len(warnings) == 2 and all("charts pull" in w and "v2.1.2" in w for w in warnings)
     assert proc.returncode == 0
+    # The default summary fits a screen: a line per top-level resource, and only the charts not rendered.
+    assert len(proc.stdout.splitlines()) <= 20, proc.stdout
+    assert "not rendered (not in the chart cache)  chart kgateway v2.1.2" in proc.stdout
+    assert "chart inferencepool v1.2.1" not in proc.stdout
     strict = tmp_path / "strict"
     proc = run_cli("render", "--stack", "homelab", "--out", str(strict), "--strict", cwd=ROOT)
     assert proc.returncode == 2 and "--strict" in proc.stderr and not strict.exists()
@@ -163,11 +168,11 @@ def test_a_chart_missing_from_the_cache_warns_and_strict_refuses(tmp_path):
 
 
 def test_check_lists_what_could_not_be_verified(tmp_path):
-    proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "out"), cwd=ROOT)
+    proc = run_cli("check", "--stack", "homelab", "--out", str(tmp_path / "out"), "--verbose", cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     row = next(line for line in proc.stdout.splitlines() if line.startswith("no-privileged-containers "))
     assert "not verified for 3 charts and files listed below" in row
-    closing = next(line for line in proc.stdout.splitlines() if line.startswith("not judged by the rules"))
+    closing = next(line for line in proc.stdout.splitlines() if line.startswith("objects no rule saw: "))
     # kube-prometheus-stack is a helm.v3.Release: one opaque resource, in a real preview too.
     assert "chart kgateway v2.1.2, chart kgateway-crds v2.1.2, release kube-prometheus-stack 88.5.3" in closing
     row = next(line for line in proc.stdout.splitlines() if line.startswith("pool-selects-model-service "))

@@ -9,12 +9,14 @@ marked `after render` below, and the rule still runs on real registrations.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import re
 from typing import Any, Callable
 
 import pytest
-from conftest import chart_values
+from conftest import chart_values, stack_config
 
-from llmd_stack.check import resources_of, run_checks, violations
+from llmd_stack.check import judged, resources_of, run_checks, verdicts, violations
 from llmd_stack.config_checks import CONFIG_CHECKS, config_violations
 from policies.rules import ALL_RULES, Res, evaluate
 
@@ -193,7 +195,7 @@ def test_homelab_passes_every_mandatory_rule_and_the_table_lists_each(homelab_re
     found = {(rule.id, v.urn.split("::")[-1]) for rule, level, v in violations(homelab_render)}
     assert found == HOMELAB_ADVISORIES
     assert fired(homelab_render) == {"run-as-non-root": "advisory", "no-privilege-escalation": "advisory"}
-    assert run_checks(homelab_render) == 0
+    assert run_checks(homelab_render, verbose=True) == 0
     lines = capsys.readouterr().out.splitlines()
     for rule in ALL_RULES:
         expected = {"run-as-non-root": "2 violation(s)", "no-privilege-escalation": "1 violation(s)"}.get(rule.id, "ok")
@@ -250,7 +252,7 @@ def test_config_checks_catch_what_only_the_program_knows(homelab_render, check_i
 def test_check_exits_1_on_a_mandatory_violation_and_0_when_overridden(render, homelab, capsys):
     homelab["cluster"]["networkPolicies"] = False
     result = render(homelab)
-    assert run_checks(result) == 1
+    assert run_checks(result, verbose=True) == 1
     out = capsys.readouterr().out
     assert "network-isolation" in out and "mandatory" in out and "Fix: " in out
     assert run_checks(result, {"network-isolation": "advisory"}) == 0
@@ -366,7 +368,7 @@ def test_without_a_chart_the_rules_that_need_its_objects_are_not_verified_and_ra
         os.environ["LLMD_CHART_CACHE"] = old
     assert ChartCache.from_env().folders[0] != tmp_path
     assert "routes-target-pools" in fired(result)  # the raw rule would report the pool it cannot see
-    assert run_checks(result) == 0
+    assert run_checks(result, verbose=True) == 0
     out = capsys.readouterr().out
     rows = {line.split(" | ")[0].strip(): line for line in out.splitlines() if " | " in line}
     assert "not verified: needs chart inferencepool v1.2.1 (not rendered)" in rows["routes-target-pools"]
@@ -387,3 +389,41 @@ def test_an_extra_policy_that_opens_the_pods_breaks_isolation(homelab_render):
     result.resources.append(opened)
     assert "network-isolation" not in fired(homelab_render)
     assert "network-isolation" in fired(result)
+
+
+def test_default_check_output_fits_a_screen_with_each_violation_and_its_fix(homelab_render, capsys):
+    assert run_checks(homelab_render) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) <= 15, "\n".join(out)
+    assert not any(" | " in line for line in out), "the full table is --verbose only"
+    shown = {(out[i - 1].split()[1].rstrip(":"), line.split(" at ", 1)[1]) for i, line in enumerate(out)
+             if line.lstrip().startswith("at ") and out[i - 1].startswith("advisory ") and out[i + 1].lstrip().startswith("fix: ")}
+    assert shown == HOMELAB_ADVISORIES
+    assert out[-1] == "every rule and its result: check --verbose"
+
+
+def test_rules_with_nothing_to_judge_are_not_applicable_not_ok(render, capsys):
+    """The sim stack has no ModelKit loader, no PVC and no monitoring: those rules say n/a, not ok."""
+    result = render(stack_config("sim"))
+    assert run_checks(result) == 0
+    brief_out = capsys.readouterr().out
+    na = next(line for line in brief_out.splitlines() if line.startswith("not applicable (nothing to judge): "))
+    assert set(na.split(": ", 1)[1].split(", ")) == {"loader-resources", "loader-ignore-existing",
+                                                    "data-pvc-protected", "monitors-selected"}
+    assert re.search(r"\b4 not applicable\b", brief_out)
+    run_checks(result, verbose=True)
+    rows = {line.split(" | ")[0].strip(): line for line in capsys.readouterr().out.splitlines() if " | " in line}
+    assert rows["loader-resources"].endswith("| n/a: nothing in the stack it judges")
+    assert rows["model-server-resources"].endswith("| ok")
+
+
+def test_a_rule_without_subjects_beside_an_unrendered_chart_is_not_verified_not_na(homelab_render):
+    """With the modelservice chart unrendered there are no model servers to see: that is not 'nothing to judge'."""
+    result = copy.deepcopy(homelab_render)
+    chart = next(r for r in result.resources if r.name == "ds-r1-llama-8b-release")
+    result.resources = [r for r in result.resources if r.parent != chart.urn]
+    record = next(c for c in result.charts if c.urn == chart.urn)
+    result.charts = [c if c is not record else dataclasses.replace(record, rendered=False, objects=0) for c in result.charts]
+    by_id = {v.id: v for v in verdicts(judged(violations(result), result), None, result)}
+    assert by_id["model-server-shm"].status == "not verified"
+    assert by_id["no-privileged-containers"].status in ("ok", "violated")  # judges what it saw

@@ -37,6 +37,11 @@ class Rule:
     # The charts (chart names; YAML files by file name) whose objects the rule needs: offline, if one was not
     # rendered, the rule's verdict means nothing and it is reported as not verified.
     charts: tuple[str, ...] = ()
+    # What the rule judges: with nothing of it in the stack the rule is "not applicable", not "ok". None: always.
+    applies_to: Callable[[Res], bool] | None = None
+
+    def applicable(self, resources: list[Res]) -> bool:
+        return self.applies_to is None or any(self.applies_to(r) for r in resources)
 
 
 # --- helpers over Kubernetes objects ----------------------------------------------------------------------------------
@@ -174,3 +179,15 @@ def endpoint_pickers(pool: Res, resources: list[Res]) -> list[Res]:
 def chart_label(res: Res) -> str:
     """The `helm.sh/chart` label Helm charts put on what they render (`<chart>-<version>`), or ''."""
     return str((dig(res.props, "metadata", "labels") or {}).get("helm.sh/chart") or "")
+
+
+def of_kinds(*kinds: str) -> Callable[[Res], bool]:
+    return lambda res: kind_of(res) in kinds
+
+
+def is_workload(res: Res) -> bool:
+    return pod_spec(res) is not None
+
+
+def is_model_loader(res: Res) -> bool:
+    return kind_of(res) == "Job" and dig(res.props, "metadata", "labels", "app.kubernetes.io/component") == "model-loader"

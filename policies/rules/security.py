@@ -12,11 +12,14 @@ from .base import (
     containers,
     dig,
     endpoint_pickers,
+    is_model_loader,
     is_model_server,
+    is_workload,
     kind_of,
     model_servers,
     name_of,
     of_kind,
+    of_kinds,
     pod_labels,
     pod_spec,
     pod_specs,
@@ -82,7 +85,7 @@ def _model_server_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 
 def _loader_resources(res: Res, config: Mapping[str, Any]) -> list[str]:
-    if res.props.get("kind") != "Job" or dig(res.props, "metadata", "labels", "app.kubernetes.io/component") != "model-loader":
+    if not is_model_loader(res):
         return []
     return [problem for _, spec in pod_specs(res) for c in containers(spec) for problem in _has_requests_and_limits(c)]
 
@@ -262,50 +265,50 @@ def _roles(res: Res, config: Mapping[str, Any]) -> list[str]:
 RULES = [
     Rule("no-privileged-containers", "No privileged containers outside the driver and GPU-exporter namespaces.",
          "mandatory", "Drop `privileged`, or run the workload in an allow-listed namespace.",
-         resource_check=_privileged, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+         resource_check=_privileged, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True, applies_to=is_workload),
     Rule("no-host-paths", "No hostPath volumes outside the driver and GPU-exporter namespaces.", "mandatory",
          "Use a PVC or emptyDir; host paths are for the DRA driver and the GPU exporter only.",
-         resource_check=_host_paths, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+         resource_check=_host_paths, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True, applies_to=is_workload),
     Rule("images-pinned", "Every image is pinned to a version tag (not latest) or a digest.", "mandatory",
-         "Pin the image to a release tag or @sha256 digest in the stack config.", resource_check=_images_pinned, any_object=True),
+         "Pin the image to a release tag or @sha256 digest in the stack config.", resource_check=_images_pinned, any_object=True, applies_to=is_workload),
     Rule("model-server-resources", "Model server containers have CPU and memory requests and limits.", "mandatory",
-         "Set models[].resources.requests and .limits (cpu and memory).", resource_check=_model_server_resources, charts=("llm-d-modelservice",)),
+         "Set models[].resources.requests and .limits (cpu and memory).", resource_check=_model_server_resources, charts=("llm-d-modelservice",), applies_to=is_model_server),
     Rule("loader-resources", "Model loader Jobs have CPU and memory requests and limits.", "mandatory",
-         "Give the kitops-init container CPU and memory requests and limits.", resource_check=_loader_resources),
+         "Give the kitops-init container CPU and memory requests and limits.", resource_check=_loader_resources, applies_to=is_model_loader),
     Rule("run-as-non-root", "Workloads run as non-root outside the driver and GPU-exporter namespaces.", "advisory",
          "Set securityContext.runAsNonRoot (or a non-zero runAsUser) where the image allows.", resource_check=_non_root,
-         config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+         config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True, applies_to=is_workload),
     Rule("no-secret-env-values", "No secret material in plain env values.", "mandatory",
-         "Reference a Secret with valueFrom.secretKeyRef instead of a literal value.", resource_check=_secret_env, any_object=True),
+         "Reference a Secret with valueFrom.secretKeyRef instead of a literal value.", resource_check=_secret_env, any_object=True, applies_to=is_workload),
     Rule("no-secrets-in-configmaps", "No secret material in ConfigMaps.", "mandatory",
-         "Move the value to a Secret built from Pulumi secret config.", resource_check=_secret_configmaps, any_object=True),
+         "Move the value to a Secret built from Pulumi secret config.", resource_check=_secret_configmaps, any_object=True, applies_to=of_kinds("ConfigMap")),
     Rule("only-gateway-exposed", "Only the gateway is exposed outside the cluster (no other LoadBalancer/NodePort).",
-         "mandatory", "Use a ClusterIP Service and route through the Gateway.", resource_check=_exposed_services, any_object=True),
+         "mandatory", "Use a ClusterIP Service and route through the Gateway.", resource_check=_exposed_services, any_object=True, applies_to=of_kinds("Service")),
     Rule("namespaces-pod-security", "Every namespace enforces a Pod Security level; `privileged` only where allowed.",
          "mandatory", "Label the namespace pod-security.kubernetes.io/enforce (baseline or restricted).",
-         resource_check=_namespace_pod_security, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+         resource_check=_namespace_pod_security, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True, applies_to=of_kinds("Namespace")),
     Rule("no-host-namespaces", "No host network, PID or IPC namespace outside the driver and GPU-exporter namespaces.",
          "mandatory", "Drop hostNetwork/hostPID/hostIPC; only the DRA driver and the GPU exporter may use the host.",
-         resource_check=_host_namespaces, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+         resource_check=_host_namespaces, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True, applies_to=is_workload),
     Rule("capabilities-allow-listed", "Containers add no Linux capability beyond the allow-list (driver and "
          "GPU-exporter namespaces excepted).", "mandatory",
          "Remove securityContext.capabilities.add, or allow the capability in policy config.",
          resource_check=_capabilities, config={"allowedNamespaces": PRIVILEGED_NAMESPACES, "allowedCapabilities": []},
-         any_object=True),
+         any_object=True, applies_to=is_workload),
     Rule("no-privilege-escalation", "Containers set allowPrivilegeEscalation: false (driver and GPU-exporter "
          "namespaces excepted).", "advisory",
          "Set securityContext.allowPrivilegeEscalation: false where the chart offers a securityContext.",
-         resource_check=_privilege_escalation, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True),
+         resource_check=_privilege_escalation, config={"allowedNamespaces": PRIVILEGED_NAMESPACES}, any_object=True, applies_to=is_workload),
     Rule("no-secrets-in-args", "No secret material on a command line or in a plain env value (API keys, tokens, "
          "private keys).", "mandatory",
          "Put the secret in a Secret (Pulumi secret config) and pass it with valueFrom.secretKeyRef.",
-         resource_check=_secrets_in_args, any_object=True),
+         resource_check=_secrets_in_args, any_object=True, applies_to=is_workload),
     # kgateway's controller manages the TLS Secrets its Gateways use: its chart's roles are allowed by default.
     Rule("roles-least-privilege", "No role grants '*', Secrets, escalate/bind/impersonate or aggregation, and no "
          "binding hands out cluster-admin/admin/edit, unless allow-listed.", "mandatory",
          "Grant named resources and verbs; allow a chart's roles (allowedCharts) or a role (allowedRoles) if it must.",
-         resource_check=_roles, config={"allowedRoles": [], "allowedCharts": ["kgateway"]}, any_object=True),
+         resource_check=_roles, config={"allowedRoles": [], "allowedCharts": ["kgateway"]}, any_object=True, applies_to=of_kinds("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")),
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
-         stack_check=_network_isolation, charts=("inferencepool", "llm-d-modelservice")),
+         stack_check=_network_isolation, charts=("inferencepool", "llm-d-modelservice"), applies_to=is_model_server),
 ]
