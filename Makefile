@@ -19,7 +19,7 @@ $(VENV)/.render-installed: requirements.txt requirements-render.txt
 	touch $@
 
 # Everything, tests included (`make test`, CI, the workflows).
-$(VENV)/.installed: $(VENV)/.render-installed requirements-dev.txt
+$(VENV)/.installed: $(VENV)/.render-installed requirements-dev.txt requirements-bench.txt
 	$(PIP) -r requirements-dev.txt
 	touch $@
 
@@ -43,6 +43,8 @@ test: $(VENV)/.installed
 clean:
 	rm -rf build $(VENV)
 
-# Render cost and deployment critical path: build/bench/report.md and render-time.png (not part of `make test`).
+# Render cost and deployment critical path: prints the headline figures, writes build/bench/report.md and
+# render-time.png (not part of `make test`). The plot needs matplotlib, so Python >= 3.11.
 bench: $(VENV)/.installed $(if $(LLMD_CHART_CACHE),,charts)
+	@$(PY) -c 'import matplotlib' 2>/dev/null || { echo "error: make bench plots with matplotlib 3.11, which needs Python >= 3.11: make clean bench PYTHON=python3.11"; exit 1; }
 	$(PY) -m bench
