@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= homelab
 
-.PHONY: render check charts test bench clean
+.PHONY: render check charts policy test bench clean
 
 # Supported: Python 3.10 to 3.13 (CI runs 3.11).
 PYTHON_CHECK := import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)
@@ -40,8 +40,19 @@ test: $(VENV)/.installed
 	$(if $(LLMD_CHART_CACHE),,$(PY) -m llmd_stack charts pull --all || echo "warning: some charts could not be fetched")
 	$(PY) -m pytest -q
 
+# The policy pack's own virtualenv (policies/PulumiPolicy.yaml: virtualenv venv), for `pulumi preview --policy-pack
+# policies`. Same rules as a failed install above: a missing stamp rebuilds it.
+POLICY_VENV := policies/venv
+policy: $(POLICY_VENV)/.installed
+$(POLICY_VENV)/.installed: policies/requirements.txt
+	@$(PYTHON) -c '$(PYTHON_CHECK)' 2>/dev/null || { echo "error: '$(PYTHON)' is not Python 3.10 to 3.13; run e.g. make policy PYTHON=python3.12"; exit 1; }
+	rm -rf $(POLICY_VENV)
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/requirements.txt
+	touch $@
+
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(POLICY_VENV)
 
 # Render cost and deployment critical path: prints the headline figures, writes build/bench/report.md and
 # render-time.png (not part of `make test`). The plot needs matplotlib, so Python >= 3.11.

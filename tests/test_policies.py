@@ -14,6 +14,7 @@ import re
 from typing import Any, Callable
 
 import pytest
+import yaml
 from conftest import chart_values, stack_config
 
 from llmd_stack.check import judged, resources_of, run_checks, verdicts, violations
@@ -427,3 +428,48 @@ def test_a_rule_without_subjects_beside_an_unrendered_chart_is_not_verified_not_
     by_id = {v.id: v for v in verdicts(judged(violations(result), result), None, result)}
     assert by_id["model-server-shm"].status == "not verified"
     assert by_id["no-privileged-containers"].status in ("ok", "violated")  # judges what it saw
+
+
+def test_the_pack_needs_only_its_own_requirements():
+    """`pulumi preview --policy-pack policies` runs in policies/venv (policies/requirements.txt): the rules and what
+    they import from the project must not need the program's dependencies."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    requirements = (ROOT / "policies" / "requirements.txt").read_text()
+    assert {"pulumi", "pulumi-policy", "PyYAML"} <= {line.split("==")[0] for line in requirements.split()}
+    program_only = ["pydantic", "pulumi_kubernetes", "helm", "requests", "llmd_stack"]
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {program_only!r}:
+            raise ImportError('the policy pack imported ' + name)
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, 'policies')
+sys.argv = ['policies']
+import runpy
+from unittest import mock
+import pulumi_policy
+with mock.patch.object(pulumi_policy, 'PolicyPack') as pack:
+    runpy.run_path('policies/__main__.py', run_name='__main__')
+print(len(pack.call_args.kwargs['policies']))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    from policies.rules import pulumi_policies
+
+    assert int(proc.stdout.split()[-1]) == len(pulumi_policies())
+
+
+def test_make_policy_builds_the_venv_the_pack_declares():
+    import subprocess
+
+    from conftest import ROOT
+
+    declared = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    dry = subprocess.run(["make", "-n", "-B", "policy"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"-m venv policies/{declared}" in dry
+    assert f"policies/{declared}/bin/python -m pip install" in dry and "-r policies/requirements.txt" in dry

@@ -329,7 +329,7 @@ RULES = [
          "mandatory", "Use inferencepool chart >= v1.2.1 and no boolean scheduling.extraFlags on older charts.",
          resource_check=_epp_flags, charts=("inferencepool",), applies_to=of_kinds("InferencePool")),
     Rule("versions-in-guard-table", "Rendered CRD and chart versions stay inside the known-good combinations.", "mandatory",
-         "See the version guard table in the README.", stack_check=_versions, charts=("standard-install.yaml", "llm-d-modelservice")),
+         "See docs/version-guards.md.", stack_check=_versions, charts=("standard-install.yaml", "llm-d-modelservice")),
     Rule("model-server-shm", "Model servers get a memory-backed /dev/shm.", "advisory",
          "Keep models[].shmSize (the program mounts an emptyDir with medium Memory).", resource_check=_shm, charts=("llm-d-modelservice",), applies_to=is_model_server),
     Rule("startup-probe-budget", "Model servers get enough time to load before their startup probe fails.",
