@@ -21,6 +21,9 @@ MOUNT_PATH = "/data"
 LOADER_UID = 1001  # kitops-init runs as UID 1001 with HOME=/home/user
 DOCKER_CONFIG_DIR = "/home/user/.docker"
 COSIGN_KEY_DIR = "/etc/cosign"
+# Go (kit, cosign) reads SSL_CERT_DIR's folders besides its default bundle file: the CA is added, not substituted.
+REGISTRY_CA_DIR = "/etc/registry-ca"
+TLS_FLAGS = {"verify": [], "skipVerify": ["--tls-verify=false"], "plainHttp": ["--plain-http"]}  # kit's own flags
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class RegistryAccess:
     host: str
     robot_account: str
     token: pulumi.Input[str]  # a secret Output from `registryToken`
+    ca_cert: str | None = None  # PEM of a private CA the loader trusts besides the system roots
+    tls: str = "verify"  # verify | skipVerify | plainHttp
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,13 @@ class ModelKitCacheArgs:
     cosign: Cosign | None = None
     # Where the loader runs decides where a node-local volume (k3s local-path) lives: with the GPUs.
     node_selector: dict[str, str] | None = None
+    path_in_kit: str = "."  # the Kitfile's model.path: where the model lands inside the unpack folder
+
+
+def served_path(folder: str, path_in_kit: str) -> str:
+    """The unpack folder joined with the Kitfile's model path (`.` is the folder itself)."""
+    inner = path_in_kit.strip("/")
+    return folder if inner in ("", ".") else f"{folder}/{inner}"
 
 
 def version_folder(version: str) -> str:
@@ -123,10 +135,25 @@ class ModelKitCache(pulumi.ComponentResource):
             "UNPACK_PATH": f"{MOUNT_PATH}/{folder}",
             "UNPACK_FILTER": "model",
             # Setting EXTRA_FLAGS replaces the image default; keep --ignore-existing so re-runs skip what is there.
-            "EXTRA_FLAGS": "--ignore-existing",
+            "EXTRA_FLAGS": " ".join(["--ignore-existing", *TLS_FLAGS[registry.tls]]),
             "DOCKER_CONFIG": DOCKER_CONFIG_DIR,
         }
         extra_children: list[pulumi.Resource] = []
+        if registry.ca_cert:
+            ca_map = k8s.core.v1.ConfigMap(
+                f"{name}-registry-ca",
+                metadata=object_meta(f"{args.model}-registry-ca", args.namespace, component, **model_labels),
+                data={"ca.crt": registry.ca_cert},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            extra_children.append(ca_map)
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="registry-ca", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=ca_map.metadata.name)
+                )
+            )
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="registry-ca", mount_path=REGISTRY_CA_DIR, read_only=True))
+            env["SSL_CERT_DIR"] = REGISTRY_CA_DIR
         if args.cosign and args.cosign.public_key:
             key_map = k8s.core.v1.ConfigMap(
                 f"{name}-cosign-key",
@@ -148,7 +175,11 @@ class ModelKitCache(pulumi.ComponentResource):
 
         # One Job per ModelKit version (the name carries a hash of it): Job pod templates are immutable, and a
         # finished Job for the old version must not be rerun or deleted first.
-        job_name = f"{args.model}-load-{hashlib.sha256(args.modelkit_ref.encode()).hexdigest()[:8]}"
+        # How the registry is reached is part of it (only when set, so existing Jobs keep their names).
+        identity = args.modelkit_ref
+        if registry.tls != "verify" or registry.ca_cert:
+            identity += f"|{registry.tls}|{hashlib.sha256((registry.ca_cert or '').encode()).hexdigest()}"
+        job_name = f"{args.model}-load-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
         self.loader_job = k8s.batch.v1.Job(
             f"{name}-loader",
             metadata=object_meta(
@@ -197,5 +228,5 @@ class ModelKitCache(pulumi.ComponentResource):
 
         self.claim_name = claim.metadata.name
         self.loader_pod_labels = labels("model-loader", **model_labels)
-        self.model_path = self.loader_job.metadata.apply(lambda _: folder)
+        self.model_path = self.loader_job.metadata.apply(lambda _: served_path(folder, args.path_in_kit))
         self.register_outputs({"claim_name": self.claim_name, "model_path": self.model_path})

@@ -66,6 +66,30 @@ class _Strict(BaseModel):
 # --- cluster ---------------------------------------------------------------------------------------------------
 
 
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
+
+
+def check_pem_certificates(text: str) -> None:
+    """One or more PEM `CERTIFICATE` blocks whose bodies are base64 DER (an ASN.1 SEQUENCE), and nothing else."""
+    import base64
+    import binascii
+
+    blocks = _PEM_BLOCK.findall(text)
+    if not blocks:
+        raise ValueError("not a PEM certificate (expected -----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)")
+    if _PEM_BLOCK.sub("", text).strip():
+        raise ValueError("holds text outside its PEM blocks")
+    for label, body in blocks:
+        if label != "CERTIFICATE":
+            raise ValueError(f"holds a {label} block; give only the CA's CERTIFICATE")
+        try:
+            der = base64.b64decode("".join(body.split()), validate=True)
+        except binascii.Error:
+            raise ValueError("a CERTIFICATE block is not valid base64") from None
+        if der[:1] != b"\x30" or len(der) < 64:
+            raise ValueError("a CERTIFICATE block does not hold a DER certificate")
+
+
 def _check_cidrs(value: list[str]) -> list[str]:
     import ipaddress
 
@@ -160,8 +184,25 @@ class RegistryConfig(_Strict):
         default_factory=list,
         description="Addresses of the registry (CIDRs): the loader may reach only these (on 443 and 80). Empty: any.",
     )
+    ca_cert: str | None = Field(
+        None,
+        description="PEM certificate(s) of the private CA that signed the registry's TLS certificate (plain config): "
+        "the loader trusts it besides the system roots.",
+    )
+    tls: Literal["verify", "skipVerify", "plainHttp"] = Field(
+        "verify",
+        description="`verify`: TLS checked against the system roots and `caCert`; `skipVerify`: TLS unchecked "
+        "(kit `--tls-verify=false`); `plainHttp`: no TLS (kit `--plain-http`).",
+    )
 
     _cidrs = field_validator("cidrs")(classmethod(lambda cls, value: _check_cidrs(value)))
+
+    @field_validator("ca_cert")
+    @classmethod
+    def _pem(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_pem_certificates(value)
+        return value
 
 
 class CosignConfig(_Strict):
@@ -196,6 +237,12 @@ class ModelKitRef(_Strict):
     """ModelKit tag (exactly one of tag or digest)."""
     digest: Digest | None = None
     """ModelKit digest `sha256:...` (exactly one of tag or digest)."""
+    model_path: str = Field(
+        ".",
+        pattern=r"^(\.|[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)/?$",
+        description="The Kitfile's `model.path` (`kit info <ref>` shows it): where the model lands inside the unpack "
+        "folder; vLLM's `--model` is the unpack folder joined with it.",
+    )
 
     @model_validator(mode="after")
     def _tag_or_digest(self) -> "ModelKitRef":
@@ -730,6 +777,13 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
             problems.append(
                 Problem(f"{at}.engine.kind", f"engine {model.engine.kind!r} needs GPUs; set gpu.enabled: true or use 'sim'")
             )
+    registry = cfg.registry
+    if registry.ca_cert and registry.tls != "verify":
+        problems.append(Problem("registry.caCert", f"is not used with registry.tls {registry.tls!r}; drop one of them"))
+    if registry.tls != "verify" and cfg.loader.cosign:
+        problems.append(Problem(
+            "registry.tls", f"{registry.tls!r} with loader.cosign: kitops-init runs cosign without "
+            "--allow-insecure-registry, so verification would fail; give the registry's CA as registry.caCert instead"))
     if image_tag(cfg.scheduling.epp_image) is None:
         problems.append(Problem("scheduling.eppImage", "the inferencepool chart takes hub/name:tag; pin a tag, not only a digest"))
     plugin_refs: dict[str, int] = {}

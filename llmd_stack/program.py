@@ -86,9 +86,10 @@ def model_cache(
             storage_class=model.cache.storage_class,
             access_mode=model.cache.access_mode,
             loader_image=cfg.loader.image,
-            registry=RegistryAccess(cfg.registry.host, cfg.registry.robot_account, token),
+            registry=RegistryAccess(cfg.registry.host, cfg.registry.robot_account, token, cfg.registry.ca_cert, cfg.registry.tls),
             cosign=Cosign(cosign.public_key, cosign.cert_identity, cosign.cert_oidc_issuer) if cosign else None,
             node_selector=dict(cfg.gpu.node_selector) if model.engine.kind != "sim" else None,
+            path_in_kit=kit.model_path,
         ),
         opts=opts,
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
-from conftest import PASSWORD, TOKEN, model_pvcs, objects, second_model
+import pytest
+from conftest import PASSWORD, TOKEN, chart_values, model_pvcs, objects, second_model
 
 from components.modelkit import docker_config_json, version_folder
 
@@ -116,3 +118,85 @@ def test_second_model_gets_its_own_pvc_loader_and_secret_without_name_clashes(re
             for r in result.resources if r.is_kubernetes_object for o in [r.inputs]]
     assert len(keys) == len(set(keys))
     assert loader_env(result, "qwen-7b")["MODELKIT_REF"] == "harbor.homelab.lan/llm/qwen-7b:2.0.0"
+
+
+# --- Harbor with a private CA or plain HTTP (issue 15, item 1) ----------------------------------------------------
+
+CA_PEM = (Path(__file__).parent / "configs" / "registry-ca.pem").read_text()
+
+
+def loader_pod(result, model="ds-r1-llama-8b") -> dict:
+    job = next(j for j in objects(result, "Job") if j["metadata"]["labels"]["llm-d.ai/model"] == model)
+    return job["spec"]["template"]["spec"]
+
+
+def test_a_private_ca_is_mounted_and_added_to_the_system_roots(render, homelab, homelab_render):
+    homelab["registry"]["caCert"] = CA_PEM
+    result = render(homelab)
+    env = loader_env(result)
+    # Go reads SSL_CERT_DIR's folders besides its default bundle file, so public roots keep working.
+    assert env["SSL_CERT_DIR"] == "/etc/registry-ca" and "SSL_CERT_FILE" not in env
+    pod = loader_pod(result)
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/etc/registry-ca")
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    ca_map = next(c for c in objects(result, "ConfigMap") if c["metadata"]["name"] == volume["configMap"]["name"])
+    assert ca_map["data"] == {"ca.crt": CA_PEM} and mount["readOnly"] is True
+    assert env["EXTRA_FLAGS"] == "--ignore-existing"
+    # How the registry is reached is part of the Job's identity: a new pod template needs a new Job.
+    assert objects(result, "Job")[0]["metadata"]["name"] != objects(homelab_render, "Job")[0]["metadata"]["name"]
+
+
+@pytest.mark.parametrize("tls, flags", [("skipVerify", "--ignore-existing --tls-verify=false"),
+                                         ("plainHttp", "--ignore-existing --plain-http"),
+                                         ("verify", "--ignore-existing")])
+def test_registry_tls_maps_to_kits_own_flags(render, homelab, tls, flags):
+    homelab["registry"]["tls"] = tls
+    env = loader_env(render(homelab))
+    assert env["EXTRA_FLAGS"] == flags and "SSL_CERT_DIR" not in env
+
+
+@pytest.mark.parametrize("ca, message", [
+    ("not a certificate", "not a PEM certificate"),
+    (CA_PEM.replace("MII", "M!I", 1), "not valid base64"),
+    ("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", "holds a PRIVATE KEY block"),
+    (CA_PEM + "trailing words", "outside its PEM blocks"),
+    ("-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n", "does not hold a DER certificate"),
+])
+def test_a_bad_ca_is_a_config_error_naming_the_key(homelab, ca, message):
+    from test_config import problems
+
+    homelab["registry"]["caCert"] = ca
+    assert message in problems(homelab)["registry.caCert"]
+
+
+def test_contradictory_tls_settings_are_config_errors(homelab):
+    from test_config import problems
+
+    homelab["registry"].update(caCert=CA_PEM, tls="plainHttp")
+    assert "is not used with registry.tls 'plainHttp'" in problems(homelab)["registry.caCert"]
+    homelab["registry"] = {**homelab["registry"], "tls": "skipVerify"}
+    del homelab["registry"]["caCert"]
+    homelab["loader"] = {"cosign": {"publicKey": "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----"}}
+    assert "--allow-insecure-registry" in problems(homelab)["registry.tls"]
+
+
+# --- where the ModelKit lands (issue 15, item 5) -------------------------------------------------------------------
+
+
+def test_the_kitfile_model_path_joins_the_unpack_folder(render, homelab):
+    from test_modelservice import RELEASE, command_line
+
+    homelab["models"][0]["modelKit"]["modelPath"] = "models/llama/"
+    result = render(homelab)
+    assert loader_env(result)["UNPACK_PATH"] == "/data/ds-r1-llama-8b/1.0.0"  # kit unpacks the whole folder
+    values = chart_values(result, RELEASE)
+    assert values["modelArtifacts"]["uri"].endswith("/ds-r1-llama-8b/1.0.0/models/llama")
+    assert "--model /data/ds-r1-llama-8b/1.0.0/models/llama" in command_line(values)
+
+
+@pytest.mark.parametrize("path", ["../etc", "/abs", "a//b", "a/../b"])
+def test_a_model_path_that_leaves_the_folder_is_refused(homelab, path):
+    from test_config import problems
+
+    homelab["models"][0]["modelKit"]["modelPath"] = path
+    assert "models[0].modelKit.modelPath" in problems(homelab)
