@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -45,3 +49,9 @@ def namespace(
     return k8s.core.v1.Namespace(
         resource_name, metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=namespace_labels), opts=opts
     )
+
+
+def spec_hash(spec: Any) -> str:
+    """A short, stable hash of an object's spec: an immutable object (a ResourceClaimTemplate) named with it is
+    created anew when the spec changes, instead of an update the API server rejects."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:8]

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .chart_sources import MODELSERVICE
-from .meta import child_options
+from .meta import child_options, spec_hash
 from .metric_names import metrics_generation
 from .values import deep_merge
 
@@ -141,9 +141,13 @@ def chart_values(
             "readOnly": True,
             "labels": labels,
         }
-        claim_template: dict[str, Any] = {"name": f"{args.model}-gpu", "class": device_class, "match": "exactly"}
+        claim_template: dict[str, Any] = {"class": device_class, "match": "exactly"}
         if selectors:
             claim_template["selectors"] = [{"cel": {"expression": expression}} for expression in selectors]
+        # A ResourceClaimTemplate's spec is immutable: a new selection or GPU count gets a new template (and rolls
+        # the pods), not an update the API server rejects. The chart derives the count from the parallelism.
+        identity = spec_hash({**claim_template, "count": args.gpus_per_replica})
+        claim_template = {"name": f"{args.model}-gpu-{identity}", **claim_template}
         accelerator = {"type": "intel", "dra": True, "resourceClaimTemplates": {"intel": claim_template}}
     container: dict[str, Any] = {
         "name": CONTAINER,

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from .alerts import ServedModel, rule_groups
 from .chart_sources import KUBE_PROMETHEUS_STACK, XPUMD
 from .dashboard import dashboard_json
-from .meta import labels, object_meta
+from .meta import labels, object_meta, spec_hash
 from .network import scrape_only
 from .meta import namespace as meta_namespace
 
@@ -39,6 +39,16 @@ class InstallPrometheus:
     storage_class: str | None
     grafana: bool
     grafana_password: pulumi.Input[str] | None  # a secret Output
+    # k3s runs controller-manager, scheduler, proxy and etcd inside its own process: nothing to scrape there.
+    embedded_control_plane: bool = False
+
+
+# A first install pulls a dozen images (Prometheus, operator, Grafana, kube-state-metrics) over a home link:
+# Helm's default 300 s wait is too short for that.
+INSTALL_TIMEOUT_SECONDS = 1200
+# The kube-prometheus-stack parts that scrape control-plane components, and the default rule groups alerting on them.
+CONTROL_PLANE_SCRAPES = ("kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd")
+CONTROL_PLANE_RULES = ("kubeControllerManager", "kubeSchedulerAlerting", "kubeSchedulerRecording", "kubeProxy", "etcd")
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,15 @@ def kube_prometheus_values(p: InstallPrometheus, admin_secret: pulumi.Input[str]
         "grafana": grafana,
         # kube-state-metrics would list and watch every Secret in the cluster (its ClusterRole follows its collectors).
         "kube-state-metrics": {"collectorsExclude": ["secrets"]},
+        **(_embedded_control_plane() if p.embedded_control_plane else {}),
+    }
+
+
+def _embedded_control_plane() -> dict:
+    """k3s embeds these components: their scrapes find no target and their Down alerts would fire forever."""
+    return {
+        **{part: {"enabled": False} for part in CONTROL_PLANE_SCRAPES},
+        "defaultRules": {"rules": {group: False for group in CONTROL_PLANE_RULES}},
     }
 
 
@@ -242,6 +261,7 @@ class Monitoring(pulumi.ComponentResource):
                 version=prometheus.chart_version,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repo),
                 namespace=prometheus.namespace,
+                timeout=INSTALL_TIMEOUT_SECONDS,
                 values=pulumi.Output.from_input(admin_secret).apply(lambda s: kube_prometheus_values(prometheus, s)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
             )
@@ -310,9 +330,12 @@ class Monitoring(pulumi.ComponentResource):
             )
             return
         app = {"app": "intel-xpumanager"}
+        # Immutable spec: its hash is in the name, so a new device class makes a new template and rolls the pods.
+        claim_name = pulumi.Output.from_input(exporter.device_class).apply(
+            lambda device_class: f"xpum-all-gpus-{spec_hash({'class': device_class, 'allocationMode': 'All', 'adminAccess': True})}")
         claim_template = k8s.resource.v1.ResourceClaimTemplate(
             f"{name}-xpum-gpus",
-            metadata=object_meta("xpum-all-gpus", exporter.namespace, "gpu-exporter"),
+            metadata=object_meta(claim_name, exporter.namespace, "gpu-exporter"),
             spec=k8s.resource.v1.ResourceClaimTemplateSpecArgs(
                 spec=k8s.resource.v1.ResourceClaimSpecArgs(
                     devices=k8s.resource.v1.DeviceClaimArgs(

@@ -113,8 +113,25 @@ class ApiServerConfig(_Strict):
     _cidrs = field_validator("cidrs")(classmethod(lambda cls, value: _check_cidrs(value)))
 
 
+class K3sConfig(_Strict):
+    """What the stack must know of a k3s cluster's own add-ons."""
+
+    traefik_disabled: bool = Field(
+        False,
+        description="k3s runs with `--disable=traefik`: Traefik's LoadBalancer no longer holds :80/:443 (ServiceLB), "
+        "so the Gateway may take them.",
+    )
+
+
 class ClusterConfig(_Strict):
     """The target cluster: kubeconfig, context, namespace and version."""
+
+    distribution: Literal["k3s", "generic"] = Field(
+        "k3s",
+        description="`k3s`: Traefik on :80/:443 unless disabled, control-plane components embedded (not scraped); "
+        "`generic`: any other cluster (kind, kubeadm).",
+    )
+    k3s: K3sConfig = Field(default_factory=lambda: K3sConfig(), alias="k3s")
 
     kubeconfig: str | None = Field(None, description="Path to a kubeconfig file; unset uses the provider's default lookup.")
     context: str | None = Field(None, description="kubeconfig context; unset uses the current context.")
@@ -817,10 +834,41 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
             "the xpumd chart (exporter v2) labels its ServiceMonitor only with `release`: include the `release` "
             "label your Prometheus selects, or use exporter generation v1",
         ))
+    problems += _placement_problems(cfg)
     if cfg.gpu.enabled and _minor(cfg.cluster.kubernetes_version) < (1, 34):
         problems.append(
             Problem("cluster.kubernetesVersion", "the Intel GPU DRA driver 0.11 needs Kubernetes >= 1.34 (resource.k8s.io/v1)")
         )
+    return problems
+
+
+def gateway_service_ports(gateway: GatewayConfig) -> tuple[int, ...]:
+    """The listener ports the Gateway opens, and so its Service's: HTTP, or HTTPS once a certificate is given (both
+    with allowHttp)."""
+    if not gateway.tls.secret_name:
+        return (gateway.port,)
+    return (gateway.port, gateway.tls.port) if gateway.tls.allow_http else (gateway.tls.port,)
+
+
+def _placement_problems(cfg: StackConfig) -> list[Problem]:
+    """What would deploy fine and then not work: a Gateway behind Traefik's ports, an exporter pod Pending."""
+    problems = []
+    gateway = cfg.gateway
+    taken = sorted({80, 443} & set(gateway_service_ports(gateway)))
+    if (cfg.cluster.distribution == "k3s" and not cfg.cluster.k3s.traefik_disabled
+            and gateway.service_type == "LoadBalancer" and taken):
+        key = "gateway.port" if gateway.port in taken else "gateway.tls.port"
+        problems.append(Problem(key, (
+            f"k3s' Traefik holds {' and '.join(f':{p}' for p in taken)} through ServiceLB, so the Gateway's LoadBalancer "
+            "would stay <pending> and clients could not connect: start k3s with --disable=traefik and set "
+            "cluster.k3s.traefikDisabled: true, or pick another port, or set gateway.serviceType: NodePort")))
+    exporter = cfg.monitoring.exporter
+    if cfg.gpu.enabled and cfg.monitoring.enabled and exporter.enabled and not cfg.gpu.node_selector:
+        problems.append(Problem("gpu.nodeSelector", (
+            "required with the GPU exporter: its DRA claim takes every GPU of its node (allocationMode: All), so on a "
+            "node without one its DaemonSet pod stays Pending and pulumi up times out; label the GPU nodes (e.g. "
+            "kubectl label node <node> intel.feature.node.kubernetes.io/gpu=true) and select that label, or set "
+            "monitoring.exporter.enabled: false")))
     return problems
 
 

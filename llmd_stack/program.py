@@ -34,7 +34,7 @@ from components.monitoring import ExistingPrometheus, GpuExporter, InstallPromet
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
-from .config import LoadedStack, ModelConfig, StackConfig
+from .config import LoadedStack, ModelConfig, StackConfig, gateway_service_ports
 
 API_KEY_FIELD = "api-key"
 
@@ -95,14 +95,6 @@ def model_cache(
     )
 
 
-def gateway_ports(gateway_cfg) -> tuple[int, ...]:
-    """The listener ports the Gateway opens: HTTP, or HTTPS once a certificate is given (both with allowHttp)."""
-    tls = gateway_cfg.tls
-    if not tls.secret_name:
-        return (gateway_cfg.port,)
-    return (gateway_cfg.port, tls.port) if tls.allow_http else (tls.port,)
-
-
 def registry_ports(host: str) -> tuple[int, ...]:
     """The registry's port when `registry.host` names one (`harbor:8443`), else HTTPS and HTTP."""
     _, _, port = host.rpartition(":")
@@ -118,6 +110,19 @@ def api_key_warnings(cfg: StackConfig, loaded: LoadedStack) -> list[str]:
     if loaded.secrets.api_key is not None and "sim" in engines:
         return ["apiKey: the inference simulator (engine.kind: sim) has no API key support and serves without it"]
     return []
+
+
+def placement_warnings(cfg: StackConfig) -> list[str]:
+    """A node-local model volume bound away from the GPUs: it deploys, and the model pods then stay Pending."""
+    if cfg.gpu.node_selector:
+        return []
+    return [
+        f"models[{i}].cache.accessMode: {model.cache.access_mode} without gpu.nodeSelector: the loader Job may run on a "
+        "node without a GPU and bind the node-local volume (k3s local-path) there; the model pods must run where the "
+        "volume is and would stay Pending. Set gpu.nodeSelector to your GPU nodes' label"
+        for i, model in enumerate(cfg.models)
+        if model.engine.kind != "sim" and model.cache.access_mode != "ReadWriteMany"
+    ]
 
 
 def api_key_secret(loaded: LoadedStack, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions) -> ApiKeyRef | None:
@@ -250,6 +255,7 @@ def monitoring(
             storage_class=prom.storage_class,
             grafana=cfg.monitoring.grafana,
             grafana_password=loaded.secrets.grafana_admin_password,
+            embedded_control_plane=cfg.cluster.distribution == "k3s",
         )
     else:
         prometheus = ExistingPrometheus(namespace=prom.namespace)
@@ -294,7 +300,7 @@ def build(loaded: LoadedStack) -> None:
     cfg = loaded.config
     for warning in guard_warnings(cfg):
         pulumi.log.warn(str(warning))
-    for warning in api_key_warnings(cfg, loaded):
+    for warning in [*api_key_warnings(cfg, loaded), *placement_warnings(cfg)]:
         pulumi.log.warn(warning)
     provider = kubernetes_provider(cfg)
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
@@ -362,7 +368,7 @@ def build(loaded: LoadedStack) -> None:
             NamespaceIsolationArgs(
                 namespace=namespace,
                 gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
-                gateway_ports=gateway_ports(gateway_cfg),
+                gateway_ports=gateway_service_ports(gateway_cfg),
                 control_plane=gateway_provider.control_plane(),
                 limit_proxy_egress=not any(m.route.match_model_header for m in cfg.models),
                 backends=tuple(

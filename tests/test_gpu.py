@@ -30,12 +30,13 @@ def test_driver_renders_the_device_class_and_a_privileged_plugin_in_its_namespac
 
 def test_default_mode_turns_health_monitoring_off_with_a_privileged_plugin(homelab_render):
     values = chart_values(homelab_render, "gpu-driver")
-    assert values["kubeletPlugin"] == {"privileged": True, "healthMonitoring": {"enabled": False}}
+    assert values["kubeletPlugin"] == {"privileged": True, "healthMonitoring": {"enabled": False},
+                                       "nodeSelector": {"intel.feature.node.kubernetes.io/gpu": "true"}}
     assert values["xpumdEnabled"] is False
 
 
 def test_xpumd_mode_enables_xpumd_and_labels_the_namespace_for_admin_access(render, homelab):
-    homelab["gpu"] = {"driver": {"healthMonitoring": "xpumd"}}
+    homelab["gpu"]["driver"] = {"healthMonitoring": "xpumd"}
     result = render(homelab)
     values = chart_values(result, "gpu-driver")
     assert values["xpumdEnabled"] is True and values["kubeletPlugin"]["healthMonitoring"]["enabled"] is True
@@ -51,7 +52,7 @@ def test_selection_becomes_cel():
 
 
 def test_claim_template_uses_the_driver_class_and_typed_selection(render, homelab):
-    homelab["gpu"] = {"selection": {"model": "A750", "minMemory": "8Gi"}}
+    homelab["gpu"]["selection"] = {"model": "A750", "minMemory": "8Gi"}
     claim = chart_values(render(homelab), "ds-r1-llama-8b-release")["accelerator"]["resourceClaimTemplates"]["intel"]
     assert claim["class"] == DEVICE_CLASS
     assert [s["cel"]["expression"] for s in claim["selectors"]] == GpuSelector("A750", "8Gi").cel()
@@ -60,7 +61,7 @@ def test_claim_template_uses_the_driver_class_and_typed_selection(render, homela
 def test_gpu_model_that_would_break_cel_is_a_config_error(homelab):
     from test_config import problems
 
-    homelab["gpu"] = {"selection": {"model": 'A770" || true || "'}}
+    homelab["gpu"]["selection"] = {"model": 'A770" || true || "'}
     assert "gpu.selection.model" in problems(homelab)
 
 

@@ -107,7 +107,7 @@ def _unprotect(r):
 
 # rule id -> (config mutation, or None when mutated after render; render mutation; related rules that may also fire)
 CASES: dict[str, tuple] = {
-    "no-privileged-containers": (lambda c: c.update(gpu={"driver": {"namespace": "gpu-system"}}), None,
+    "no-privileged-containers": (lambda c: c["gpu"].update(driver={"namespace": "gpu-system"}), None,
                                  {"namespaces-pod-security", "no-host-paths"}),  # the driver mounts host paths
     "no-host-paths": (model_extra({"decode": {"volumes": [{"name": "host", "hostPath": {"path": "/var/lib"}}]}}), None, set()),
     "images-pinned": (extra_objects(pod("Pod", image="busybox")), None, set()),

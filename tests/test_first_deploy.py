@@ -1,0 +1,141 @@
+"""A first `pulumi up` on stock k3s: what would deploy and then not work is refused or warned about before deploy."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import chart_values, objects
+from test_config import problems
+
+from components.monitoring import CONTROL_PLANE_RULES, CONTROL_PLANE_SCRAPES
+
+GPU_LABEL = {"intel.feature.node.kubernetes.io/gpu": "true"}
+RELEASE = "ds-r1-llama-8b-release"
+
+
+def release(result):
+    return result.one("kubernetes:helm.sh/v3:Release").inputs
+
+
+# --- Traefik holds :80/:443 on stock k3s (item 2) --------------------------------------------------------------------
+
+
+def stock_k3s(homelab):
+    homelab["cluster"]["k3s"] = {"traefikDisabled": False}
+    return homelab
+
+
+def test_the_gateway_behind_traefiks_port_is_refused_on_stock_k3s(homelab):
+    found = problems(stock_k3s(homelab))
+    assert "k3s' Traefik holds :80" in found["gateway.port"]
+    assert "--disable=traefik" in found["gateway.port"] and "NodePort" in found["gateway.port"]
+
+
+def test_a_tls_listener_on_443_is_refused_too(homelab):
+    homelab["gateway"] = {**homelab.get("gateway", {}), "port": 8080, "tls": {"secretName": "gw-cert"}}
+    found = problems(stock_k3s(homelab))
+    assert ":443" in found["gateway.tls.port"] and "gateway.port" not in found
+
+
+@pytest.mark.parametrize("change", [
+    lambda c: c["gateway"].update(port=8080),
+    lambda c: c["gateway"].update(serviceType="NodePort"),
+    lambda c: c["cluster"].update(distribution="generic"),
+    lambda c: c["cluster"]["k3s"].update(traefikDisabled=True),
+])
+def test_each_way_out_is_accepted(render, homelab, change):
+    homelab.setdefault("gateway", {})
+    stock_k3s(homelab)
+    change(homelab)
+    render(homelab)  # raises ConfigError if refused
+
+
+def test_the_homelab_acknowledges_traefik_disabled_and_keeps_port_80(homelab_render, homelab):
+    assert homelab["cluster"]["distribution"] == "k3s" and homelab["cluster"]["k3s"]["traefikDisabled"] is True
+    gateway = objects(homelab_render, "Gateway")[0]
+    assert [listener["port"] for listener in gateway["spec"]["listeners"]] == [80]
+
+
+# --- GPU node placement (item 3) -------------------------------------------------------------------------------------
+
+
+def test_loader_model_pods_and_exporter_run_on_the_gpu_nodes(homelab_render):
+    job = objects(homelab_render, "Job")[0]
+    assert job["spec"]["template"]["spec"]["nodeSelector"] == GPU_LABEL
+    decode = next(d for d in objects(homelab_render, "Deployment") if d["metadata"]["name"].endswith("-decode"))
+    assert decode["spec"]["template"]["spec"]["nodeSelector"] == GPU_LABEL
+    exporter = next(d for d in objects(homelab_render, "DaemonSet") if d["metadata"]["name"] == "intel-xpumanager")
+    assert exporter["spec"]["template"]["spec"]["nodeSelector"] == GPU_LABEL
+
+
+@pytest.mark.parametrize("generation", ["v1", "v2"])
+def test_an_exporter_without_gpu_nodes_selected_is_refused(homelab, generation):
+    """Its claim takes all GPUs of its node: a pod on a GPU-less node stays Pending and pulumi up waits for it."""
+    homelab["gpu"]["nodeSelector"] = {}
+    homelab.setdefault("monitoring", {})["exporter"] = {"generation": generation}
+    assert "allocationMode: All" in problems(homelab)["gpu.nodeSelector"]
+
+
+def test_without_gpu_nodes_selected_a_node_local_cache_is_warned_about(render, homelab):
+    homelab["gpu"]["nodeSelector"] = {}
+    homelab["monitoring"] = {**homelab.get("monitoring", {}), "exporter": {"enabled": False}}
+    result = render(homelab)
+    [warning] = [w for w in result.warnings if "gpu.nodeSelector" in w]
+    assert warning.startswith("models[0].cache.accessMode: ReadWriteOnce without gpu.nodeSelector")
+    assert "would stay Pending" in warning
+    shared = copy.deepcopy(homelab)
+    shared["models"][0]["cache"]["accessMode"] = "ReadWriteMany"
+    assert not [w for w in render(shared).warnings if "gpu.nodeSelector" in w]
+
+
+# --- immutable ResourceClaimTemplates (item 4) -----------------------------------------------------------------------
+
+
+def claim_templates(result) -> dict[str, dict]:
+    return {t["metadata"]["name"]: t for t in objects(result, "ResourceClaimTemplate")}
+
+
+def test_a_changed_gpu_selection_or_count_renames_the_template_and_an_unchanged_config_keeps_it(render, homelab, homelab_render):
+    before = claim_templates(homelab_render)
+    assert claim_templates(render(copy.deepcopy(homelab))).keys() == before.keys()
+    model_template = next(n for n in before if n.startswith("ds-r1-llama-8b-gpu-"))
+    for change in (lambda c: c["gpu"].update(selection={"model": "A750"}),
+                   lambda c: c["models"][0].update(gpusPerReplica=2)):
+        changed = copy.deepcopy(homelab)
+        change(changed)
+        after = claim_templates(render(changed))
+        assert model_template not in after and any(n.startswith("ds-r1-llama-8b-gpu-") for n in after)
+        # The decode pods claim the new template, so they roll onto it.
+        values = chart_values(render(changed), RELEASE)
+        assert values["accelerator"]["resourceClaimTemplates"]["intel"]["name"] in {
+            n.removesuffix("-decode") for n in after}
+
+
+def test_the_exporters_template_carries_a_hash_of_its_spec(homelab_render):
+    [name] = [n for n in claim_templates(homelab_render) if n.startswith("xpum-all-gpus-")]
+    assert len(name) == len("xpum-all-gpus-") + 8
+    exporter = next(d for d in objects(homelab_render, "DaemonSet") if d["metadata"]["name"] == "intel-xpumanager")
+    claims = exporter["spec"]["template"]["spec"]["resourceClaims"]
+    assert [c["resourceClaimTemplateName"] for c in claims] == [name]
+
+
+# --- kube-prometheus-stack on k3s (item 7) ---------------------------------------------------------------------------
+
+
+def test_on_k3s_the_embedded_control_plane_is_not_scraped_nor_alerted_on(homelab_render):
+    values = release(homelab_render)["values"]
+    for part in CONTROL_PLANE_SCRAPES:
+        assert values[part] == {"enabled": False}, part
+    assert values["defaultRules"]["rules"] == {group: False for group in CONTROL_PLANE_RULES}
+    assert set(CONTROL_PLANE_SCRAPES) == {"kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd"}
+
+
+def test_a_generic_cluster_keeps_the_chart_defaults(render, homelab):
+    homelab["cluster"]["distribution"] = "generic"
+    values = release(render(homelab))["values"]
+    assert not set(CONTROL_PLANE_SCRAPES) & set(values) and "defaultRules" not in values
+
+
+def test_the_release_waits_long_enough_for_a_first_install(homelab_render):
+    assert release(homelab_render)["timeout"] >= 900
