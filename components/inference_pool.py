@@ -128,6 +128,13 @@ def chart_flags(flags: list[dict[str, str]], chart_version: str) -> list[dict[st
     return {f["name"]: f["value"] for f in flags} if _at_least(chart_version, (1, 2)) else flags
 
 
+def epp_metrics_auth(chart_version: str, monitor_labels: dict[str, str] | None) -> bool:
+    """Whether the EPP guards /metrics with TokenReview + SubjectAccessReview. The chart turns it off
+    (`--metrics-endpoint-auth=false`) when it makes no ServiceMonitor itself, but chart v1.1.x renders its own
+    `--tracing false` as two args and Go's flag parsing stops there, so that flag is never read: auth stays on."""
+    return monitor_labels is not None or not _at_least(chart_version, (1, 2))
+
+
 def chart_values(args: InferencePoolArgs, pod_labels: dict[str, str], port: int, generation: str) -> dict[str, Any]:
     monitoring: dict[str, Any] = {"interval": "10s", "prometheus": {"enabled": args.monitor_labels is not None}}
     if args.monitor_labels is not None:
@@ -206,4 +213,5 @@ class InferencePool(pulumi.ComponentResource):
         self.epp_port = chart.urn.apply(lambda _: EXT_PROC_PORT)
         # The chart labels EPP pods `inferencepool: <release>-epp`.
         self.epp_pod_labels = {"inferencepool": f"{args.release}-epp"}
+        self.metrics_auth = epp_metrics_auth(args.chart_version, args.monitor_labels)
         self.register_outputs({"pool_name": self.pool_name, "epp_service": self.epp_service, "epp_port": self.epp_port})

@@ -79,6 +79,7 @@ class ServingTarget:
     pool_name: str
     loads_model: bool
     waits_for: tuple[pulumi.Resource, ...] = ()
+    epp_metrics_auth: bool = False  # the EPP guards /metrics with a token (InferencePool.metrics_auth)
 
 
 @dataclass(frozen=True)
@@ -395,19 +396,44 @@ class Monitoring(pulumi.ComponentResource):
             },
             crds_ready,
         )
-        # EPP v1.1.0 serves /metrics behind TokenReview + SubjectAccessReview: scrape with the EPP service
-        # account's own token, which may `get /metrics`.
         epp_account = f"{t.pool_name}-epp"
+        endpoint: dict = {"port": "http-metrics", "path": "/metrics", "interval": "15s"}
+        waits = list(crds_ready)
+        if t.epp_metrics_auth:
+            token = self._epp_metrics_token(name, args, t)
+            endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}}
+            waits.append(token)
+        self._monitoring_object(
+            f"{name}-{t.model}-epp", "ServiceMonitor", f"{t.model}-epp", t.namespace, args.monitor_labels,
+            {
+                # The inferencepool chart labels the EPP Service `app.kubernetes.io/name: <release>-epp`.
+                "selector": {"matchLabels": {"app.kubernetes.io/name": epp_account}},
+                "namespaceSelector": {"matchNames": [t.namespace]},
+                "endpoints": [endpoint],
+            },
+            waits,
+        )
+
+    def _epp_metrics_token(self, name: str, args: MonitoringArgs, t: ServingTarget) -> k8s.core.v1.Secret:
+        """Only where the EPP checks a token (TokenReview + SubjectAccessReview on `get /metrics`): a scraper
+        account that may do nothing else, not the EPP's own (which reads pods and pools). A non-resource URL can
+        only be granted by a ClusterRole; the token Secret lives beside the ServiceMonitor that reads it."""
+        scraper = k8s.core.v1.ServiceAccount(
+            f"{name}-{t.model}-epp-scraper",
+            metadata=object_meta(f"{t.pool_name}-metrics-scraper", t.namespace, "monitoring"),
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(t.waits_for)),
+        )
         token = k8s.core.v1.Secret(
             f"{name}-{t.model}-epp-token",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{t.pool_name}-metrics-token",
                 namespace=t.namespace,
                 labels=labels("monitoring"),
-                annotations={"kubernetes.io/service-account.name": epp_account},
+                annotations={"kubernetes.io/service-account.name": scraper.metadata.name},
             ),
             type="kubernetes.io/service-account-token",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(t.waits_for)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scraper]),
         )
         reader = k8s.rbac.v1.ClusterRole(
             f"{name}-{t.model}-epp-metrics-reader",
@@ -419,19 +445,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-{t.model}-epp-metrics-reader",
             metadata=object_meta(f"{args.serving_namespace}-{t.pool_name}-metrics-reader", None, "monitoring"),
             role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=reader.metadata.name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=epp_account, namespace=t.namespace)],
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=scraper.metadata.name, namespace=t.namespace)],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self._monitoring_object(
-            f"{name}-{t.model}-epp", "ServiceMonitor", f"{t.model}-epp", t.namespace, args.monitor_labels,
-            {
-                # The inferencepool chart labels the EPP Service `app.kubernetes.io/name: <release>-epp`.
-                "selector": {"matchLabels": {"app.kubernetes.io/name": epp_account}},
-                "namespaceSelector": {"matchNames": [t.namespace]},
-                "endpoints": [{
-                    "port": "http-metrics", "path": "/metrics", "interval": "15s",
-                    "authorization": {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}},
-                }],
-            },
-            [token, *crds_ready],
-        )
+        return token

@@ -280,6 +280,7 @@ def monitoring(
             pool_name=f"{model.name}-pool",
             loads_model=model.model_kit is not None,
             waits_for=(pools[model.name],),
+            epp_metrics_auth=pools[model.name].metrics_auth,
         )
         for model in cfg.models
     )

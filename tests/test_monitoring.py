@@ -63,24 +63,40 @@ def test_vllm_pods_are_scraped_by_a_pod_monitor_matching_their_labels_and_port(h
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["llm-d"]}
 
 
-def test_epp_is_scraped_with_the_epp_service_accounts_token(homelab_render):
+def test_epp_is_scraped_without_a_token_where_the_epp_serves_metrics_openly(homelab_render):
+    """inferencepool v1.2.1 renders --metrics-endpoint-auth=false (it makes no monitor itself): no long-lived token,
+    no cluster-wide /metrics grant, no bearer token sent over plain HTTP."""
     pool_release = homelab_render.one("kubernetes:helm.sh/v4:Chart", POOL).declared["name"]
     monitor = by_kind_name(homelab_render, "ServiceMonitor", "ds-r1-llama-8b-epp")
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": f"{pool_release}-epp"}
     endpoint = monitor["spec"]["endpoints"][0]
-    assert endpoint["port"] == "http-metrics"
+    assert endpoint == {"port": "http-metrics", "path": "/metrics", "interval": "15s"}
     # The monitor selects the EPP Service the chart renders, by its real labels and port name.
     service = by_kind_name(homelab_render, "Service", f"{pool_release}-epp")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert "http-metrics" in [p["name"] for p in service["spec"]["ports"]]
     epp = by_kind_name(homelab_render, "Deployment", f"{pool_release}-epp")
-    assert epp["spec"]["template"]["spec"]["serviceAccountName"] == f"{pool_release}-epp"
-    token = by_kind_name(homelab_render, "Secret", endpoint["authorization"]["credentials"]["name"])
-    assert token["type"] == "kubernetes.io/service-account-token"
-    assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == f"{pool_release}-epp"
-    binding = by_kind_name(homelab_render, "ClusterRoleBinding", f"llm-d-{pool_release}-metrics-reader")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{pool_release}-epp", "namespace": "llm-d"}]
-    role = by_kind_name(homelab_render, "ClusterRole", binding["roleRef"]["name"])
+    assert "--metrics-endpoint-auth=false" in epp["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [s for s in objects(homelab_render, "Secret") if s.get("type") == "kubernetes.io/service-account-token"]
+    assert not [r for r in objects(homelab_render, "ClusterRole")
+                if any("/metrics" in (rule.get("nonResourceURLs") or []) for rule in r.get("rules") or [])]
+
+
+def test_where_the_epp_checks_a_token_a_dedicated_scraper_account_holds_it(render, homelab):
+    """Chart v1.1.0 never reads its own --metrics-endpoint-auth=false (guard inferencepool-own-flags): the EPP
+    checks a token, so the monitor sends one, of an account that may only `get /metrics`."""
+    homelab["scheduling"] = {"chartVersion": "v1.1.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.1.0"}
+    result = render(homelab)
+    pool_release = result.one("kubernetes:helm.sh/v4:Chart", POOL).declared["name"]
+    endpoint = by_kind_name(result, "ServiceMonitor", "ds-r1-llama-8b-epp")["spec"]["endpoints"][0]
+    token = by_kind_name(result, "Secret", endpoint["authorization"]["credentials"]["name"])
+    assert token["type"] == "kubernetes.io/service-account-token" and token["metadata"]["namespace"] == "llm-d"
+    scraper = token["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+    assert scraper == f"{pool_release}-metrics-scraper" != f"{pool_release}-epp"
+    assert by_kind_name(result, "ServiceAccount", scraper)["automountServiceAccountToken"] is False
+    binding = by_kind_name(result, "ClusterRoleBinding", f"llm-d-{pool_release}-metrics-reader")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": scraper, "namespace": "llm-d"}]
+    role = by_kind_name(result, "ClusterRole", binding["roleRef"]["name"])
     assert role["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
 
 
