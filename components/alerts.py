@@ -38,6 +38,11 @@ def gpu_alerts(exporter_generation: str) -> list[dict]:
     series = GPU_SERIES[exporter_generation]
     by = f"node, {series['gpu_label']}"
     return [
+        # The threshold alerts below say nothing when the series is missing (an exporter that maps no GPU, as
+        # XPU Manager v1 may under DRA): say so instead.
+        _alert("GpuMetricsAbsent", f"absent({series['utilization']})", "15m", "warning",
+               f"No GPU utilization series ({series['utilization'].split('{')[0]}) reaches Prometheus: the GPU "
+               "exporter is down, unscraped, or sees no GPU"),
         _alert("GpuTemperatureHigh", f"max by ({by}) ({series['temperature']}) > {GPU_TEMPERATURE_CELSIUS}", "5m", "warning",
                f"GPU {{{{ $labels.{series['gpu_label']} }}}} on {{{{ $labels.node }}}} is above {GPU_TEMPERATURE_CELSIUS} C"),
         _alert("GpuPowerHigh", f"max by ({by}) ({series['power']}) > {GPU_POWER_WATTS}", "10m", "warning",

@@ -194,8 +194,15 @@ def xpum_v1_pod_spec(exporter: GpuExporter, claim_template: pulumi.Input[str]) -
     )
 
 
+def chart_image(image: str) -> tuple[str, str]:
+    """(repository, tag) for a chart that writes `repository:tag`; a digest rides on the tag (`v2.0.0@sha256:...`)."""
+    name, _, digest = image.partition("@")
+    repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+    return repository, tag + (f"@{digest}" if digest else "")
+
+
 def xpumd_values(exporter: GpuExporter, monitor_release: str) -> dict:
-    repository, tag = exporter.image.rsplit(":", 1)
+    repository, tag = chart_image(exporter.image)
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
         "gpuAccess": "dra",

@@ -835,6 +835,10 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
             "label your Prometheus selects, or use exporter generation v1",
         ))
     problems += _placement_problems(cfg)
+    exporter = cfg.monitoring.exporter
+    if exporter.generation == "v2" and exporter.image and image_tag(exporter.image.split("@")[0]) is None:
+        problems.append(Problem("monitoring.exporter.image", "the xpumd chart writes repository:tag: give the tag, "
+                                "a digest may follow it (ghcr.io/intel/xpumanager/xpumd:v2.0.0@sha256:...)"))
     if cfg.gpu.enabled and _minor(cfg.cluster.kubernetes_version) < (1, 34):
         problems.append(
             Problem("cluster.kubernetesVersion", "the Intel GPU DRA driver 0.11 needs Kubernetes >= 1.34 (resource.k8s.io/v1)")

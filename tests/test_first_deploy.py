@@ -139,3 +139,42 @@ def test_a_generic_cluster_keeps_the_chart_defaults(render, homelab):
 
 def test_the_release_waits_long_enough_for_a_first_install(homelab_render):
     assert release(homelab_render)["timeout"] >= 900
+
+
+# --- a silent GPU exporter; the exporter image by digest (item 9) ---------------------------------------------------
+
+
+def alert_rules(result) -> dict[str, dict]:
+    rule = next(r for r in objects(result, "PrometheusRule") if r["metadata"]["name"] == "llm-d-alerts")
+    return {a["alert"]: a for g in rule["spec"]["groups"] for a in g["rules"]}
+
+
+@pytest.mark.parametrize("generation, series", [("v1", 'xpum_engine_group_ratio{type="compute"}'),
+                                                ("v2", "hw_gpu_utilization_ratio")])
+def test_a_missing_gpu_feed_raises_an_alert(render, homelab, generation, series):
+    homelab.setdefault("monitoring", {})["exporter"] = {"generation": generation}
+    alert = alert_rules(render(homelab))["GpuMetricsAbsent"]
+    assert alert["expr"] == f"absent({series})" and alert["for"] == "15m"
+
+
+def test_no_gpu_alerts_without_an_exporter(render, homelab):
+    homelab.setdefault("monitoring", {})["exporter"] = {"enabled": False}
+    homelab["gpu"]["nodeSelector"] = {}
+    assert "GpuMetricsAbsent" not in alert_rules(render(homelab))
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_the_exporter_image_may_be_pinned_by_digest(render, homelab):
+    homelab.setdefault("monitoring", {})["exporter"] = {"image": f"intel/xpumanager:v1.3.4@{DIGEST}"}
+    exporter = next(d for d in objects(render(homelab), "DaemonSet") if d["metadata"]["name"] == "intel-xpumanager")
+    assert {c["image"] for c in exporter["spec"]["template"]["spec"]["containers"]} == {f"intel/xpumanager:v1.3.4@{DIGEST}"}
+    homelab["monitoring"]["exporter"] = {"generation": "v2", "image": f"ghcr.io/intel/xpumanager/xpumd:v2.0.0@{DIGEST}"}
+    daemonset = next(d for d in objects(render(homelab), "DaemonSet") if "xpumd" in d["metadata"]["name"])
+    assert daemonset["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/intel/xpumanager/xpumd:v2.0.0@{DIGEST}"
+
+
+def test_a_digest_without_a_tag_is_refused_for_the_xpumd_chart(homelab):
+    homelab.setdefault("monitoring", {})["exporter"] = {"generation": "v2", "image": f"ghcr.io/intel/xpumanager/xpumd@{DIGEST}"}
+    assert "give the tag" in problems(homelab)["monitoring.exporter.image"]
