@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .chart_sources import GATEWAY_API_CRDS, KGATEWAY, KGATEWAY_CRDS
+from .durations import duration_ms
 from .meta import namespace as meta_namespace
 from .meta import object_meta
 
@@ -22,6 +23,16 @@ KGATEWAY_XDS_PORT = 9977
 OPENAI_API_PATH = "/v1"  # vLLM's OpenAI-compatible API; the only path the gateway routes
 # Header GAIE body-based routing sets from the request's `model` field.
 MODEL_HEADER = "X-Gateway-Model-Name"
+ENVOY_STREAM_IDLE_DEFAULT = "300s"  # Envoy closes a stream with no bytes for 5 minutes
+
+
+def stream_idle_timeout(request_timeouts: list[str]) -> str:
+    """The proxy's stream idle timeout for routes with these request timeouts: a non-streaming generation sends
+    nothing until it is done, so a stream must be allowed to stay silent as long as a request may last (never less
+    than Envoy's default; `0s`, no request timeout, disables it too)."""
+    if any(duration_ms(t) == 0 for t in request_timeouts):
+        return "0s"
+    return max([ENVOY_STREAM_IDLE_DEFAULT, *request_timeouts], key=duration_ms)
 
 
 class GatewayProvider(Protocol):
@@ -45,6 +56,13 @@ class GatewayProvider(Protocol):
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]
     ) -> dict | None:
         """The Gateway's `spec.infrastructure` (e.g. a parametersRef), creating what it refers to; None for defaults."""
+        ...
+
+    def listener_settings(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], stream_idle: str, parent: pulumi.Resource,
+        depends_on: list[pulumi.Resource],
+    ) -> None:
+        """Apply the proxy's stream idle timeout to every listener of the Gateway."""
         ...
 
 
@@ -107,6 +125,24 @@ class Kgateway:
                 "name": parameters.metadata.apply(lambda m: m["name"]),
             }
         }
+
+    def listener_settings(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], stream_idle: str, parent: pulumi.Resource,
+        depends_on: list[pulumi.Resource],
+    ) -> None:
+        # kgateway 2.1.x: HTTPListenerPolicy.spec.streamIdleTimeout sets the listeners' HCM stream_idle_timeout and
+        # may only target a whole Gateway (ListenerPolicy's httpSettings replaces it from 2.2).
+        k8s.apiextensions.CustomResource(
+            f"{name}-listener-policy",
+            api_version="gateway.kgateway.dev/v1alpha1",
+            kind="HTTPListenerPolicy",
+            metadata=object_meta(gateway_name, namespace, "gateway"),
+            spec={
+                "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}],
+                "streamIdleTimeout": stream_idle,
+            },
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+        )
 
 
 @dataclass(frozen=True)
@@ -213,6 +249,10 @@ class InferenceGateway(pulumi.ComponentResource):
                 "listeners": listeners(args),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, *controller]),
+        )
+        args.provider.listener_settings(
+            provider_name, args.name, args.namespace, stream_idle_timeout([r.timeouts.request for r in args.routes]),
+            self, [gateway],
         )
         routes = []
         for route in args.routes:

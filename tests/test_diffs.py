@@ -82,12 +82,14 @@ def test_new_modelkit_tag_changes_the_loader_and_the_model_service_not_the_pvc(r
     assert f"--model /data/{MODEL}/1.1.0" in command
 
 
-def test_new_route_timeout_changes_only_the_http_route(render, homelab, homelab_render):
+def test_new_route_timeout_changes_only_the_http_route_and_the_proxys_stream_idle_timeout(render, homelab, homelab_render):
     homelab["models"][0]["route"]["timeouts"] = {"request": "7200s", "backendRequest": "1800s"}
     after = render(homelab)
     added, removed, changed = diff(homelab_render, after)
     assert (added, removed) == (set(), set())
-    assert changed == {urn_of(after, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", f"gateway-route-{MODEL}")}
+    assert changed == {urn_of(after, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", f"gateway-route-{MODEL}"),
+                       urn_of(after, "kubernetes:gateway.kgateway.dev/v1alpha1:HTTPListenerPolicy",
+                              "gateway-kgateway-listener-policy")}
 
 
 def test_adding_a_second_model_changes_nothing_of_the_first(render, homelab, homelab_render):

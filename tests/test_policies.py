@@ -144,6 +144,9 @@ CASES: dict[str, tuple] = {
     "route-timeouts": (lambda c: c["models"][0]["route"].update(timeouts={"request": "30s", "backendRequest": "30s"}),
                        None, set()),
     "data-pvc-protected": (None, after_render("kubernetes:core/v1:PersistentVolumeClaim", _unprotect), set()),
+    # Envoy's 5-minute default back: the policy gone, a 3600s request would be cut at 300s.
+    "stream-idle-covers-requests": (None, lambda result: setattr(result, "resources", [
+        r for r in result.resources if r.inputs.get("kind") != "HTTPListenerPolicy"]) or result, set()),
     "rwo-same-node": (model_extra({"decode": {"extraConfig": {"affinity": None}}}), None, set()),
     "epp-metric-names": (None, after_render(EPP, _v1_kv_metric, EPP_NAME), set()),
     # A real config: inferencepool chart v1.1.0 renders its own `--tracing false` as two args (REFERENCE section 2).

@@ -235,3 +235,36 @@ def test_routes_expose_only_the_openai_api(render, homelab):
     prefixed = next(r for r in routes if r["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/qwen-7b/v1")
     rewrite = prefixed["spec"]["rules"][0]["filters"][0]["urlRewrite"]["path"]
     assert rewrite == {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}  # /qwen-7b/v1/x -> /v1/x
+
+
+# --- long generations through Envoy (issue 15, item 8) ---------------------------------------------------------------
+
+
+def listener_policy(result) -> dict:
+    [policy] = objects(result, "HTTPListenerPolicy")
+    return policy
+
+
+def test_the_proxy_keeps_a_silent_stream_as_long_as_a_request_may_last(homelab_render):
+    """kgateway 2.1.x: HTTPListenerPolicy.spec.streamIdleTimeout (targets a whole Gateway); Envoy's default is 300s,
+    so a 20-minute non-streaming generation would be cut at 5 minutes without it."""
+    policy = listener_policy(homelab_render)
+    assert policy["apiVersion"] == "gateway.kgateway.dev/v1alpha1"
+    gateway = objects(homelab_render, "Gateway")[0]
+    assert policy["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+    assert policy["spec"] == {
+        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway["metadata"]["name"]}],
+        "streamIdleTimeout": "3600s",
+    }
+
+
+@pytest.mark.parametrize("requests, expected", [
+    (["20m"], "20m"), (["20m", "1h"], "1h"), (["60s"], "300s"), (["0s", "1h"], "0s")])
+def test_the_stream_idle_timeout_follows_the_longest_request_timeout(render, homelab, requests, expected):
+    for i, request in enumerate(requests):
+        model = homelab["models"][0] if i == 0 else second_model(homelab)
+        model["route"]["timeouts"] = {"request": request, "backendRequest": request}
+        if i:
+            model["route"]["pathPrefix"] = f"/m{i}"
+            homelab["models"].append(model)
+    assert listener_policy(render(homelab))["spec"]["streamIdleTimeout"] == expected

@@ -177,6 +177,37 @@ def _route_timeouts(res: Res, config: Mapping[str, Any]) -> list[str]:
     return found
 
 
+ENVOY_STREAM_IDLE_MS = 300_000  # Envoy's default stream idle timeout
+
+
+def _stream_idle(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
+    """A route's request may last as long as its timeout; Envoy cuts a silent stream (a non-streaming generation
+    sends nothing until done) after its stream idle timeout, 5 minutes unless kgateway's HTTPListenerPolicy raises it."""
+    idle: dict[tuple[str, str], int] = {}
+    for policy in of_kind(resources, "HTTPListenerPolicy"):
+        value = dig(policy.props, "spec", "streamIdleTimeout")
+        for ref in dig(policy.props, "spec", "targetRefs") or []:
+            if ref.get("kind") == "Gateway" and is_duration(value):
+                idle[(resource_namespace(policy), str(ref.get("name")))] = duration_ms(value)
+    kgateways = {(resource_namespace(g), name_of(g)) for g in of_kind(resources, "Gateway")
+                 if dig(g.props, "spec", "gatewayClassName") == "kgateway"}
+    found = []
+    for route in of_kind(resources, "HTTPRoute"):
+        for parent in dig(route.props, "spec", "parentRefs") or []:
+            gateway = (str(parent.get("namespace") or resource_namespace(route)), str(parent.get("name")))
+            if gateway not in kgateways:
+                continue
+            limit = idle.get(gateway, ENVOY_STREAM_IDLE_MS)
+            for i, rule in enumerate(dig(route.props, "spec", "rules") or []):
+                request = (rule.get("timeouts") or {}).get("request")
+                if not is_duration(request) or limit == 0:
+                    continue
+                if duration_ms(request) == 0 or duration_ms(request) > limit:
+                    found.append(Violation(route.urn, f"rules[{i}] allows {request} but Gateway {gateway[1]!r} closes a "
+                                                      f"silent stream after {limit // 1000}s"))
+    return found
+
+
 def _pvc_protected(res: Res, config: Mapping[str, Any]) -> list[str]:
     if kind_of(res) != "PersistentVolumeClaim" or res.protect:
         return []
@@ -319,6 +350,9 @@ RULES = [
     Rule("route-timeouts", "Route timeouts are valid Gateway API durations, consistent and not too short.",
          "mandatory", "Set models[].route.timeouts (e.g. 3600s) at or above the policy minimum.",
          resource_check=_route_timeouts, config={"minimum": "60s"}, applies_to=of_kinds("HTTPRoute")),
+    Rule("stream-idle-covers-requests", "A kgateway proxy keeps a silent stream open as long as its routes' request "
+         "timeouts.", "mandatory", "Keep the program's HTTPListenerPolicy (streamIdleTimeout follows the longest "
+         "models[].route.timeouts.request).", stack_check=_stream_idle, applies_to=of_kinds("HTTPRoute")),
     Rule("data-pvc-protected", "PVCs that hold data are protected against deletion and replacement.", "mandatory",
          "Create the PVC with protect=True and retain_on_delete=True.", resource_check=_pvc_protected, applies_to=of_kinds("PersistentVolumeClaim")),
     Rule("rwo-same-node", "Replicas sharing a ReadWriteOnce model PVC are kept on one node.", "mandatory",
