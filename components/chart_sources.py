@@ -42,6 +42,9 @@ MODELSERVICE = ChartSource("llm-d-modelservice", "v0.4.12", repo="https://llm-d-
 # The chart version equals the GAIE release tag; v1.1.0 stays selectable (it renders boolean flags as two args).
 INFERENCEPOOL = ChartSource("oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool", "v1.2.1",
                             supported=("v1.1.0",))
+# GAIE's body-based router, at the pool chart's release (the GAIE charts are released together).
+BODY_BASED_ROUTING = ChartSource("oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing",
+                                 INFERENCEPOOL.version)
 KGATEWAY_CRDS = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds", "v2.1.2")
 KGATEWAY = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway", "v2.1.2")
 XPUMD = ChartSource("oci://ghcr.io/intel/xpumanager/charts/xpumd", "2.0.0")
@@ -54,5 +57,5 @@ GAIE_CRDS = FileSource(
     "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/{version}/manifests.yaml",
     INFERENCEPOOL.version, INFERENCEPOOL.supported)
 
-CHARTS = (GPU_DRIVER, MODELSERVICE, INFERENCEPOOL, KGATEWAY_CRDS, KGATEWAY, XPUMD, KUBE_PROMETHEUS_STACK)
+CHARTS = (GPU_DRIVER, MODELSERVICE, INFERENCEPOOL, BODY_BASED_ROUTING, KGATEWAY_CRDS, KGATEWAY, XPUMD, KUBE_PROMETHEUS_STACK)
 FILES = (GATEWAY_API_CRDS, GAIE_CRDS)

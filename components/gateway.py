@@ -23,6 +23,9 @@ KGATEWAY_XDS_PORT = 9977
 OPENAI_API_PATH = "/v1"  # vLLM's OpenAI-compatible API; the only path the gateway routes
 # Header GAIE body-based routing sets from the request's `model` field.
 MODEL_HEADER = "X-Gateway-Model-Name"
+# GAIE's Istio config for the body-based router, in kgateway's terms.
+BODY_PROCESSING_MODE = {"requestHeaderMode": "SEND", "responseHeaderMode": "SKIP", "requestBodyMode": "FULL_DUPLEX_STREAMED",
+                        "responseBodyMode": "NONE", "requestTrailerMode": "SEND", "responseTrailerMode": "SKIP"}
 ENVOY_STREAM_IDLE_DEFAULT = "300s"  # Envoy closes a stream with no bytes for 5 minutes
 
 
@@ -65,6 +68,22 @@ class GatewayProvider(Protocol):
         """Apply the proxy's stream idle timeout to every listener of the Gateway."""
         ...
 
+    def body_processor(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], processor: "BodyProcessor",
+        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+    ) -> None:
+        """Run an external processor on every request to the Gateway, before its route is chosen."""
+        ...
+
+
+@dataclass(frozen=True)
+class BodyProcessor:
+    """An ext-proc server that reads the request body and sets headers routes match (body-based routing)."""
+
+    service: pulumi.Input[str]  # in the Gateway's namespace
+    port: int
+    waits_for: tuple[pulumi.Resource, ...] = ()
+
 
 @dataclass(frozen=True)
 class Kgateway:
@@ -104,6 +123,38 @@ class Kgateway:
         # kgateway 2.1: Envoy's bootstrap xds_cluster is the `kgateway` Service on 9977 (settings XdsServicePort);
         # the controller pods carry the chart's name label.
         return self.namespace, {"app.kubernetes.io/name": "kgateway"}, KGATEWAY_XDS_PORT
+
+    def body_processor(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], processor: BodyProcessor,
+        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+    ) -> None:
+        # kgateway 2.1.x: a GatewayExtension of type ExtProc names the gRPC service; a TrafficPolicy on the Gateway
+        # runs it for every route. The processing mode is the one GAIE's own Istio config gives the router: headers
+        # and the body streamed in full duplex, nothing of the response; it clears the route cache after setting
+        # the header, so the route is chosen by it. failOpen false: a request never reaches a model unrouted.
+        extension = k8s.apiextensions.CustomResource(
+            f"{name}-body-extension",
+            api_version="gateway.kgateway.dev/v1alpha1",
+            kind="GatewayExtension",
+            metadata=object_meta(f"{gateway_name}-body-router", namespace, "gateway"),
+            spec={"type": "ExtProc", "extProc": {
+                "grpcService": {"backendRef": {"name": processor.service, "port": processor.port}},
+                "failOpen": False,
+                "processingMode": BODY_PROCESSING_MODE,
+            }},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *processor.waits_for]),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-body-policy",
+            api_version="gateway.kgateway.dev/v1alpha1",
+            kind="TrafficPolicy",
+            metadata=object_meta(f"{gateway_name}-body-router", namespace, "gateway"),
+            spec={
+                "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}],
+                "extProc": {"extensionRef": {"name": extension.metadata.apply(lambda m: m["name"])}},
+            },
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[extension]),
+        )
 
     def infrastructure(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]
@@ -164,6 +215,7 @@ class PoolRoute:
     hostnames: tuple[str, ...] = ()
     model_header: str | None = None  # served model name to match in X-Gateway-Model-Name
     waits_for: tuple[pulumi.Resource, ...] = ()
+    fallback: bool = False  # also take the requests no model header matches (no or an unknown `model`)
 
 
 @dataclass(frozen=True)
@@ -178,6 +230,7 @@ class InferenceGatewayArgs:
     tls_secret: str | None = None  # a kubernetes.io/tls Secret in the namespace: an HTTPS listener
     tls_port: int = 443
     allow_http: bool = False  # with TLS, keep the HTTP listener too
+    body_processor: BodyProcessor | None = None  # body-based routing: sets the model header routes match
 
 
 def listeners(args: "InferenceGatewayArgs") -> list[dict]:
@@ -199,10 +252,13 @@ def api_prefix(path_prefix: str) -> str:
 
 
 def route_spec(route: PoolRoute, gateway_name: str, gateway_namespace: pulumi.Input[str]) -> dict:
-    match: dict = {"path": {"type": "PathPrefix", "value": api_prefix(route.path_prefix)}}
+    path = {"path": {"type": "PathPrefix", "value": api_prefix(route.path_prefix)}}
+    match: dict = dict(path)
     if route.model_header:
         match["headers"] = [{"type": "Exact", "name": MODEL_HEADER, "value": route.model_header}]
-    rule: dict = {"matches": [match]}
+    # The fallback match has no header: Gateway API prefers the header matches of every other route for the same
+    # path, so it takes only what names no model, or one no route serves.
+    rule: dict = {"matches": [match, path] if route.fallback and route.model_header else [match]}
     if route.path_prefix != "/":
         # vLLM serves /v1/...: strip the model's prefix before the request reaches it.
         rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {
@@ -254,6 +310,8 @@ class InferenceGateway(pulumi.ComponentResource):
             provider_name, args.name, args.namespace, stream_idle_timeout([r.timeouts.request for r in args.routes]),
             self, [gateway],
         )
+        if args.body_processor is not None:
+            args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
         routes = []
         for route in args.routes:
             routes.append(

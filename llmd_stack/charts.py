@@ -370,7 +370,26 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
         manifests += [doc for doc in _documents(rendered[template]) if HOOK_ANNOTATION not in (_meta(doc, "annotations") or {})]
     manifests.sort(key=lambda o: (_KIND_RANK.get(str(o.get("kind")), len(_KIND_RANK)), "" if str(o.get("kind")) in _KIND_RANK else str(o.get("kind"))))
     crds = [] if skip_crds else [doc for crd in chart.crds for doc in _documents(crd.get("data", ""))]
-    return json.dumps(crds + manifests)
+    return json.dumps({"crds": crds, "manifests": manifests})
+
+
+# pulumi-kubernetes runs a Chart's plugins and post-renderers from the program's directory: so does the render.
+PROGRAM_DIR = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=64)
+def _post_render(manifests_json: str, command: str, args: tuple[str, ...], where: str) -> str:
+    """Helm's exec post-renderer: the rendered manifests (not the CRDs of `crds/`) through `command` on stdin/stdout."""
+    import subprocess
+
+    text = yaml.safe_dump_all(json.loads(manifests_json), sort_keys=False)
+    try:
+        proc = subprocess.run([command, *args], input=text, capture_output=True, text=True, cwd=PROGRAM_DIR, timeout=120)
+    except OSError as exc:
+        raise ChartRenderError(f"{where}: post-renderer {command!r} could not run: {exc}") from None
+    if proc.returncode != 0:
+        raise ChartRenderError(f"{where}: post-renderer {command!r} failed: {' '.join(proc.stderr.split())}")
+    return json.dumps(_documents(proc.stdout))
 
 
 @functools.lru_cache(maxsize=32)
@@ -397,9 +416,14 @@ def render_chart(inputs: Mapping[str, Any], resource_name: str, cache: ChartCach
     release = str(inputs.get("name") or resource_name)
     namespace = str(inputs.get("namespace") or DEFAULT_NAMESPACE)
     values_json = json.dumps(inputs.get("values") or {}, sort_keys=True)
-    manifest = _render_cached(str(path), _mtime(path), values_json, release, namespace, bool(inputs.get("skipCrds")))
+    rendered = json.loads(_render_cached(str(path), _mtime(path), values_json, release, namespace, bool(inputs.get("skipCrds"))))
     label = f"{chart_name(chart)} {version}"
-    return _children(json.loads(manifest), namespace, f"chart {label}", inputs, resource_name), label
+    manifests = rendered["manifests"]
+    post_renderer = inputs.get("postRenderer")
+    if post_renderer:
+        manifests = json.loads(_post_render(json.dumps(manifests), str(post_renderer["command"]),
+                                            tuple(str(a) for a in post_renderer.get("args") or ()), f"chart {label}"))
+    return _children(rendered["crds"] + manifests, namespace, f"chart {label}", inputs, resource_name), label
 
 
 def render_config_file(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:

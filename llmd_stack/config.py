@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from components.chart_sources import (
+    BODY_BASED_ROUTING,
     GATEWAY_API_CRDS,
     GPU_DRIVER,
     INFERENCEPOOL,
@@ -514,6 +515,19 @@ class GatewayTlsConfig(_Strict):
         False, description="Keep the plain HTTP listener next to HTTPS (the API key would cross the network in clear).")
 
 
+class BodyBasedRouterConfig(_Strict):
+    """GAIE's body-based router: an external processor that copies the request body's `model` into the
+    `X-Gateway-Model-Name` header, so one URL serves every model."""
+
+    chart_version: Version = Field(BODY_BASED_ROUTING.version, description="body-based-routing chart version (= GAIE release).")
+    image: ImageRef = Field(f"registry.k8s.io/gateway-api-inference-extension/bbr:{BODY_BASED_ROUTING.version}",
+                            description="Body-based router image (pinned).")
+    replicas: int = Field(1, ge=1, le=10, description="Router replicas (every request passes through one).")
+    resources: ResourcesConfig = ResourcesConfig(
+        requests=ResourceAmounts(cpu="100m", memory="64Mi"), limits=ResourceAmounts(cpu="1", memory="256Mi"))
+    """Router CPU and memory (the chart sets none: the program adds them)."""
+
+
 class GatewayConfig(_Strict):
     """The gateway in front of the pools (kgateway 2.1.x with Gateway API CRDs)."""
 
@@ -531,6 +545,14 @@ class GatewayConfig(_Strict):
     """An HTTPS listener terminating TLS with a certificate from a Secret."""
     service_type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
     """Service type of the Gateway's proxy (the only exposed service)."""
+    body_based_routing: bool | None = Field(
+        None, description="Route by the request body's `model` (GAIE body-based routing). Unset: on when two or more "
+        "models share a route (same hostnames and pathPrefix).")
+    default_model: DnsLabel | None = Field(
+        None, description="With body-based routing: the model (`models[].name`) that serves requests naming no model "
+        "(`GET /v1/models`, health checks) or an unknown one. Required when body-based routing is on.")
+    bbr: BodyBasedRouterConfig = Field(default_factory=lambda: BodyBasedRouterConfig())
+    """The body-based router (deployed only with body-based routing)."""
 
 
 # --- monitoring ------------------------------------------------------------------------------------------------------
@@ -751,14 +773,40 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
 # --- cross-field checks ----------------------------------------------------------------------------------------------
 
 
-def route_match_key(model: ModelConfig) -> tuple[tuple[str, ...], str, str | None]:
-    """What an HTTPRoute of this model matches: two models with the same key would shadow each other."""
-    header = model.served_name if model.route.match_model_header else None
-    return tuple(sorted(model.route.hostnames)), model.route.path_prefix, header
+def shared_route(model: ModelConfig) -> tuple[tuple[str, ...], str]:
+    """Hostnames and path prefix: models with the same one share a URL, told apart only by the body's `model`."""
+    return tuple(sorted(model.route.hostnames)), model.route.path_prefix
+
+
+def body_based_routing(cfg: StackConfig) -> bool:
+    """On when configured so, or (unset) when two or more models share a route."""
+    if cfg.gateway.body_based_routing is not None:
+        return cfg.gateway.body_based_routing
+    keys = [shared_route(m) for m in cfg.models]
+    return len(set(keys)) < len(keys)
+
+
+def route_match_key(model: ModelConfig, by_body: bool = False) -> tuple[tuple[str, ...], str, str | None]:
+    """What an HTTPRoute of this model matches: two models with the same key would shadow each other. With body-based
+    routing every route also matches its served name in `X-Gateway-Model-Name`."""
+    header = model.served_name if model.route.match_model_header or by_body else None
+    return (*shared_route(model), header)
 
 
 def _cross_checks(cfg: StackConfig) -> list[Problem]:
     problems: list[Problem] = []
+    by_body = body_based_routing(cfg)
+    names = [m.name for m in cfg.models]
+    if by_body and cfg.gateway.default_model is None:
+        problems.append(Problem("gateway.defaultModel", (
+            f"required with body-based routing: the model that serves requests naming none (GET /v1/models, health "
+            f"checks) or an unknown one; one of {', '.join(names)}")))
+    elif cfg.gateway.default_model is not None and cfg.gateway.default_model not in names:
+        close = difflib.get_close_matches(cfg.gateway.default_model, names, n=1)
+        problems.append(Problem("gateway.defaultModel", f"no model named {cfg.gateway.default_model!r} in models"
+                                + (f" (did you mean {close[0]!r}?)" if close else f" (models: {', '.join(names)})")))
+    elif cfg.gateway.default_model is not None and not by_body:
+        problems.append(Problem("gateway.defaultModel", "only used with body-based routing (gateway.bodyBasedRouting)"))
     seen_names: dict[str, int] = {}
     seen_served: dict[str, int] = {}
     seen_routes: dict[tuple, int] = {}
@@ -772,13 +820,14 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
                 Problem(f"{at}.servedName", f"duplicate served name {model.served_name!r} (also models[{seen_served[model.served_name]}])")
             )
         seen_served.setdefault(model.served_name, i)
-        route = route_match_key(model)
+        route = route_match_key(model, by_body)
         if route in seen_routes:
             problems.append(
                 Problem(
                     f"{at}.route",
                     f"matches exactly what models[{seen_routes[route]}].route matches (hostnames, pathPrefix, model header); "
-                    "give one of them its own hostname, path prefix or matchModelHeader",
+                    "give one of them its own hostname or path prefix, or leave gateway.bodyBasedRouting unset to route "
+                    "them by the request's model",
                 )
             )
         seen_routes.setdefault(route, i)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.gateway import InferenceGateway, InferenceGatewayArgs, Kgateway, PoolRoute, RouteTimeouts
+from components.body_routing import BodyBasedRouter, BodyBasedRouterArgs
+from components.gateway import BodyProcessor, InferenceGateway, InferenceGatewayArgs, Kgateway, PoolRoute, RouteTimeouts
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
 from components.inference_pool import (
     EPP_METRICS_PORT,
@@ -34,7 +35,7 @@ from components.monitoring import ExistingPrometheus, GpuExporter, InstallPromet
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
-from .config import LoadedStack, ModelConfig, StackConfig, gateway_service_ports
+from .config import LoadedStack, ModelConfig, StackConfig, body_based_routing, gateway_service_ports
 
 API_KEY_FIELD = "api-key"
 
@@ -220,7 +221,8 @@ def inference_pool(
     )
 
 
-def route(model: ModelConfig, pool: InferencePool) -> PoolRoute:
+def route(cfg: StackConfig, model: ModelConfig, pool: InferencePool) -> PoolRoute:
+    by_body = body_based_routing(cfg)
     return PoolRoute(
         name=model.name,
         pool_name=pool.pool_name,
@@ -228,9 +230,32 @@ def route(model: ModelConfig, pool: InferencePool) -> PoolRoute:
         pool_kind=pool.pool_kind,
         path_prefix=model.route.path_prefix,
         hostnames=tuple(model.route.hostnames),
-        model_header=model.served_name if model.route.match_model_header else None,
+        model_header=model.served_name if model.route.match_model_header or by_body else None,
+        fallback=by_body and model.name == cfg.gateway.default_model,
         timeouts=RouteTimeouts(model.route.timeouts.request, model.route.timeouts.backend_request),
         waits_for=(pool,),
+    )
+
+
+def body_router(cfg: StackConfig, namespace: pulumi.Input[str], provider: Kgateway,
+                opts: pulumi.ResourceOptions) -> BodyBasedRouter:
+    bbr = cfg.gateway.bbr
+    return BodyBasedRouter(
+        "body-router",
+        BodyBasedRouterArgs(
+            namespace=namespace,
+            chart_version=bbr.chart_version,
+            image=bbr.image,
+            replicas=bbr.replicas,
+            requests={"cpu": bbr.resources.requests.cpu, "memory": bbr.resources.requests.memory},
+            limits={"cpu": bbr.resources.limits.cpu, "memory": bbr.resources.limits.memory},
+            gateway_pod_labels=provider.proxy_pod_labels(cfg.gateway.name),
+            network_policies=cfg.cluster.network_policies,
+            prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
+            api_server_cidrs=tuple(cfg.cluster.api_server.cidrs),
+            api_server_port=cfg.cluster.api_server.port,
+        ),
+        opts=opts,
     )
 
 
@@ -341,7 +366,7 @@ def build(loaded: LoadedStack) -> None:
         cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
         services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts, api_key)
         pool = pools[model.name] = inference_pool(cfg, model, services[model.name], namespace, gaie_crds, opts)
-        routes.append(route(model, pool))
+        routes.append(route(cfg, model, pool))
         if cfg.cluster.network_policies:
             ServingNetworkPolicies(
                 f"{model.name}-network",
@@ -363,6 +388,7 @@ def build(loaded: LoadedStack) -> None:
                 opts=opts,
             )
 
+    router = body_router(cfg, namespace, gateway_provider, opts) if body_based_routing(cfg) else None
     if cfg.cluster.network_policies:
         NamespaceIsolation(
             "serving-isolation",
@@ -371,13 +397,14 @@ def build(loaded: LoadedStack) -> None:
                 gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
                 gateway_ports=gateway_service_ports(gateway_cfg),
                 control_plane=gateway_provider.control_plane(),
-                limit_proxy_egress=not any(m.route.match_model_header for m in cfg.models),
+                # A model header matched without the program's router: the user's ext-proc, at an unknown address.
+                limit_proxy_egress=router is not None or not any(m.route.match_model_header for m in cfg.models),
                 backends=tuple(
                     backend
                     for model in cfg.models
                     for backend in ((pools[model.name].epp_pod_labels, EXT_PROC_PORT),
                                     (services[model.name].pod_labels, services[model.name].port))
-                ),
+                ) + (((router.pod_labels, router.port),) if router else ()),
             ),
             opts=opts,
         )
@@ -395,6 +422,7 @@ def build(loaded: LoadedStack) -> None:
             provider=gateway_provider,
             routes=tuple(routes),
             crds_before_controller=(gaie_crds,),
+            body_processor=BodyProcessor(router.service_name, router.port, (router,)) if router else None,
         ),
         opts=opts,
     )

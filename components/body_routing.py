@@ -1,0 +1,98 @@
+"""BodyBasedRouter: GAIE's body-based router (the `body-based-routing` chart), so one URL serves every model.
+
+It reads the JSON body's `model` and sets `X-Gateway-Model-Name`; each model's HTTPRoute matches its served name in
+that header. The chart offers no resources, security context or metrics port: a Helm post-renderer adds them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .chart_sources import BODY_BASED_ROUTING
+from .meta import object_meta
+from .network import _addresses, _egress, _pods, _rule, dns_egress, policy, prometheus
+
+NAME = "body-based-router"  # the chart's `bbr.name`: Deployment, Service and pod label `app`
+EXT_PROC_PORT = 9004  # the chart's `bbr.port` (TLS, a self-signed certificate: BBR always serves securely)
+HEALTH_PORT = 9005  # gRPC health
+METRICS_PORT = 9090  # BBR's `--metrics-port` default; the chart declares no port for it
+NONROOT_UID = 65532  # the image is distroless/static:nonroot
+POST_RENDERER = (".venv/bin/python", "-m", "components.helm_post_render")  # the program's own interpreter
+
+
+@dataclass(frozen=True)
+class BodyBasedRouterArgs:
+    namespace: pulumi.Input[str]
+    chart_version: str
+    image: str  # hub/name:tag
+    replicas: int
+    requests: dict[str, str]
+    limits: dict[str, str]
+    gateway_pod_labels: dict[str, str]  # the only clients
+    network_policies: bool = True
+    prometheus_namespace: str | None = None  # admitted to the metrics port
+    api_server_cidrs: tuple[str, ...] = ()  # empty: egress stays open
+    api_server_port: int = 6443
+
+
+def hardening(args: BodyBasedRouterArgs) -> dict:
+    """What the post-renderer sets on the chart's Deployment."""
+    return {NAME: {
+        "container": "bbr",
+        "pod": {"securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
+                                    "seccompProfile": {"type": "RuntimeDefault"}}},
+        "set": {
+            "imagePullPolicy": "IfNotPresent",
+            "resources": {"requests": dict(args.requests), "limits": dict(args.limits)},
+            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]}},
+            "readinessProbe": {"grpc": {"port": HEALTH_PORT}, "periodSeconds": 5},
+            "livenessProbe": {"grpc": {"port": HEALTH_PORT}, "periodSeconds": 10, "failureThreshold": 6},
+        },
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+    }}
+
+
+def chart_values(args: BodyBasedRouterArgs) -> dict:
+    name, _, tag = args.image.rpartition(":")
+    hub, _, image = name.rpartition("/")
+    return {"bbr": {"name": NAME, "replicas": args.replicas,
+                    "image": {"hub": hub, "name": image, "tag": tag, "pullPolicy": "IfNotPresent"}},
+            "provider": {"name": "none"}}  # the chart's providers are GKE and Istio: kgateway is wired by the program
+
+
+class BodyBasedRouter(pulumi.ComponentResource):
+    service_name: pulumi.Output[str]
+    port: int
+    pod_labels: dict[str, str]
+
+    def __init__(self, name: str, args: BodyBasedRouterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:routing:BodyBasedRouter", name, None, opts)
+        command, *prefix = POST_RENDERER
+        chart = k8s.helm.v4.Chart(
+            f"{name}-release",
+            chart=BODY_BASED_ROUTING.chart,
+            version=args.chart_version,
+            namespace=args.namespace,
+            values=chart_values(args),
+            post_renderer=k8s.helm.v4.PostRendererArgs(
+                command=command, args=[*prefix, json.dumps(hardening(args), sort_keys=True, separators=(",", ":"))]),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.pod_labels = {"app": NAME}
+        self.port = EXT_PROC_PORT
+        if args.network_policies:
+            ingress = [_rule([_pods(args.gateway_pod_labels)], EXT_PROC_PORT)]
+            if args.prometheus_namespace:
+                ingress.append(_rule([prometheus(args.prometheus_namespace)], METRICS_PORT))
+            # It serves and calls no one; its manager reaches the API server (token reviews for /metrics).
+            egress = [dns_egress(), _egress(_addresses(args.api_server_cidrs), args.api_server_port)] \
+                if args.api_server_cidrs else None
+            policy(f"{name}-network", object_meta(NAME, args.namespace, "network-policy"), self.pod_labels,
+                   ingress=ingress, egress=egress, opts=pulumi.ResourceOptions(parent=self))
+        self.service_name = chart.urn.apply(lambda _: NAME)
+        self.register_outputs({"service_name": self.service_name})
