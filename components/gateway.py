@@ -56,9 +56,11 @@ class GatewayProvider(Protocol):
         ...
 
     def infrastructure(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource,
+        depends_on: list[pulumi.Resource], service_type: str | None = None,
     ) -> dict | None:
-        """The Gateway's `spec.infrastructure` (e.g. a parametersRef), creating what it refers to; None for defaults."""
+        """The Gateway's `spec.infrastructure` (e.g. a parametersRef), creating what it refers to; None for defaults.
+        `service_type` overrides the provider's for this Gateway (an internal one is ClusterIP)."""
         ...
 
     def listener_settings(
@@ -128,6 +130,18 @@ class Kgateway:
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], processor: BodyProcessor,
         parent: pulumi.Resource, depends_on: list[pulumi.Resource],
     ) -> None:
+        # The router serves gRPC over TLS with a certificate it makes up at start: nothing to verify it against.
+        # kgateway builds the ext-proc's cluster from the Service, so a BackendConfigPolicy on it applies (HTTP/2
+        # comes from the chart's `appProtocol: HTTP2`; ALPN is set since gRPC servers refuse TLS without it).
+        k8s.apiextensions.CustomResource(
+            f"{name}-body-tls",
+            api_version="gateway.kgateway.dev/v1alpha1",
+            kind="BackendConfigPolicy",
+            metadata=object_meta(f"{gateway_name}-body-router", namespace, "gateway"),
+            spec={"targetRefs": [{"group": "", "kind": "Service", "name": processor.service}],
+                  "tls": {"insecureSkipVerify": True, "alpnProtocols": ["h2"]}},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *processor.waits_for]),
+        )
         # kgateway 2.1.x: a GatewayExtension of type ExtProc names the gRPC service; a TrafficPolicy on the Gateway
         # runs it for every route. The processing mode is the one GAIE's own Istio config gives the router: headers
         # and the body streamed in full duplex, nothing of the response; it clears the route cache after setting
@@ -140,6 +154,7 @@ class Kgateway:
             spec={"type": "ExtProc", "extProc": {
                 "grpcService": {"backendRef": {"name": processor.service, "port": processor.port}},
                 "failOpen": False,
+                "routeCacheAction": "FromResponse",  # honour the router's clear_route_cache
                 "processingMode": BODY_PROCESSING_MODE,
             }},
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *processor.waits_for]),
@@ -157,16 +172,18 @@ class Kgateway:
         )
 
     def infrastructure(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource, depends_on: list[pulumi.Resource]
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource,
+        depends_on: list[pulumi.Resource], service_type: str | None = None,
     ) -> dict | None:
-        if self.service_type == "LoadBalancer":
+        service_type = service_type or self.service_type
+        if service_type == "LoadBalancer":
             return None  # kgateway's default proxy Service
         parameters = k8s.apiextensions.CustomResource(
             f"{name}-parameters",
             api_version="gateway.kgateway.dev/v1alpha1",
             kind="GatewayParameters",
             metadata=object_meta(gateway_name, namespace, "gateway"),
-            spec={"kube": {"service": {"type": self.service_type}}},
+            spec={"kube": {"service": {"type": service_type}}},
             opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
         )
         return {
@@ -280,9 +297,46 @@ def route_spec(route: PoolRoute, gateway_name: str, gateway_namespace: pulumi.In
     return spec
 
 
+def model_gateway_name(gateway_name: str) -> str:
+    """The internal Gateway the model routes attach to when a body processor fronts them."""
+    return f"{gateway_name}-models"
+
+
+MODEL_GATEWAY_PORT = 80  # the internal Gateway's listener (a ClusterIP Service)
+
+
+def longest(durations: list[str]) -> str:
+    """The longest Gateway API duration (`0s`, no limit, is the longest)."""
+    return max(durations, key=lambda d: (duration_ms(d) == 0, duration_ms(d)))
+
+
+def forward_route_spec(routes: tuple[PoolRoute, ...], gateway_name: str, namespace: pulumi.Input[str]) -> dict:
+    """The public Gateway's one route: every model's API path to the internal Gateway, whose routes pick the pool
+    by the header the body processor has set by then (Host and path pass unchanged)."""
+    prefixes = sorted({api_prefix(r.path_prefix) for r in routes})
+    return {
+        "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name, "namespace": namespace}],
+        "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": p}} for p in prefixes],
+            "backendRefs": [{"kind": "Service", "name": model_gateway_name(gateway_name), "port": MODEL_GATEWAY_PORT}],
+            "timeouts": {"request": longest([r.timeouts.request for r in routes]),
+                         "backendRequest": longest([r.timeouts.backend_request for r in routes])},
+        }],
+    }
+
+
 class InferenceGateway(pulumi.ComponentResource):
+    """The Gateway clients reach, and an HTTPRoute per model to its pool.
+
+    With a body processor (body-based routing) the routes attach to an internal Gateway instead, behind the public
+    one: kgateway 2.1 runs a Gateway-wide ext-proc after the route's InferencePool endpoint picker, so a route chosen
+    by a header the processor sets would reach its pool without the picker. Two hops keep the order right: the public
+    proxy runs the processor and forwards; the internal proxy routes by the header and asks the picker.
+    """
+
     gateway_name: pulumi.Output[str]
     route_names: pulumi.Output[list[str]]
+    model_gateway: str  # the Gateway whose proxy reaches the pools (the public one without a body processor)
 
     def __init__(self, name: str, args: InferenceGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:routing:InferenceGateway", name, None, opts)
@@ -293,26 +347,34 @@ class InferenceGateway(pulumi.ComponentResource):
         )
         provider_name = f"{name}-{args.provider.class_name}"
         controller = args.provider.install(provider_name, self, [crds, *args.crds_before_controller])
-        infrastructure = args.provider.infrastructure(provider_name, args.name, args.namespace, self, controller)
-        gateway = k8s.apiextensions.CustomResource(
-            f"{name}-gateway",
-            api_version=f"{GATEWAY_API}/v1",
-            kind="Gateway",
-            metadata=object_meta(args.name, args.namespace, "gateway"),
-            spec={
-                **({"infrastructure": infrastructure} if infrastructure else {}),
-                "gatewayClassName": args.provider.class_name,
-                "listeners": listeners(args),
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, *controller]),
-        )
-        args.provider.listener_settings(
-            provider_name, args.name, args.namespace, stream_idle_timeout([r.timeouts.request for r in args.routes]),
-            self, [gateway],
-        )
-        if args.body_processor is not None:
-            args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
+        ready = [crds, *controller]
+        gateway = self._gateway(f"{name}-gateway", provider_name, args.name, listeners(args), None, args, ready)
+        self.model_gateway = args.name
+        model_gateway = gateway
         routes = []
+        if args.body_processor is not None:
+            self.model_gateway = model_gateway_name(args.name)
+            internal = [{"name": "http", "protocol": "HTTP", "port": MODEL_GATEWAY_PORT,
+                         "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+            model_gateway = self._gateway(f"{name}-model-gateway", f"{provider_name}-models", self.model_gateway,
+                                          internal, "ClusterIP", args, ready)
+            forward = forward_route_spec(args.routes, args.name, args.namespace)
+            routes.append(k8s.apiextensions.CustomResource(
+                f"{name}-route-body-router",
+                api_version=f"{GATEWAY_API}/v1",
+                kind="HTTPRoute",
+                metadata=object_meta("body-router-route", args.namespace, "route"),
+                spec=forward,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway, model_gateway]),
+            ))
+            args.provider.listener_settings(
+                provider_name, args.name, args.namespace, stream_idle_timeout([forward["rules"][0]["timeouts"]["request"]]),
+                self, [gateway])
+            args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
+        args.provider.listener_settings(
+            provider_name if args.body_processor is None else f"{provider_name}-models", self.model_gateway,
+            args.namespace, stream_idle_timeout([r.timeouts.request for r in args.routes]), self, [model_gateway],
+        )
         for route in args.routes:
             routes.append(
                 k8s.apiextensions.CustomResource(
@@ -320,10 +382,26 @@ class InferenceGateway(pulumi.ComponentResource):
                     api_version=f"{GATEWAY_API}/v1",
                     kind="HTTPRoute",
                     metadata=object_meta(f"{route.name}-route", args.namespace, "route", **{"llm-d.ai/model": route.name}),
-                    spec=route_spec(route, args.name, args.namespace),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway, *route.waits_for]),
+                    spec=route_spec(route, self.model_gateway, args.namespace),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[model_gateway, *route.waits_for]),
                 )
             )
         self.gateway_name = gateway.metadata.apply(lambda m: m["name"])
         self.route_names = pulumi.Output.all(*[r.metadata.apply(lambda m: m["name"]) for r in routes])
         self.register_outputs({"gateway_name": self.gateway_name, "route_names": self.route_names})
+
+    def _gateway(self, resource_name: str, provider_name: str, gateway_name: str, gateway_listeners: list[dict],
+                 service_type: str | None, args: InferenceGatewayArgs, ready: list[pulumi.Resource]):
+        infrastructure = args.provider.infrastructure(provider_name, gateway_name, args.namespace, self, ready, service_type)
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=f"{GATEWAY_API}/v1",
+            kind="Gateway",
+            metadata=object_meta(gateway_name, args.namespace, "gateway"),
+            spec={
+                **({"infrastructure": infrastructure} if infrastructure else {}),
+                "gatewayClassName": args.provider.class_name,
+                "listeners": gateway_listeners,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
+        )

@@ -134,9 +134,12 @@ class NamespaceIsolationArgs:
     gateway_ports: tuple[int, ...]  # the Gateway's listener ports (the proxy listens on them)
     control_plane: tuple[str, dict[str, str], int]  # (namespace, pod labels, xDS port) the proxy is configured from
     backends: tuple[tuple[pulumi.Input[dict[str, str]], pulumi.Input[int]], ...]  # (pod labels, port): EPPs, models
-    # False when a route matches the model header: body-based routing (installed by the user until the program
-    # deploys it) is an ext-proc the proxy must reach, at an address this program does not know.
+    # False when a route matches the model header without the program's body router: the user's ext-proc is
+    # one the proxy must reach, at an address this program does not know.
     limit_proxy_egress: bool = True
+    processors: tuple[tuple[dict[str, str], int], ...] = ()  # (pod labels, port) of ext-procs the public proxy calls
+    # With body-based routing: (pod labels, port) of the internal Gateway's proxy, which alone reaches `backends`.
+    model_gateway: tuple[dict[str, str], int] | None = None
 
 
 class NamespaceIsolation(pulumi.ComponentResource):
@@ -149,11 +152,21 @@ class NamespaceIsolation(pulumi.ComponentResource):
         policy(f"{name}-default-deny", object_meta("default-deny-ingress", args.namespace, "network-policy"), {},
                ingress=[], opts=child)
         clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=_tcp(*args.gateway_ports))
-        # The proxy reaches its control plane (xDS), the EPPs (ext-proc) and the model pods they pick, and DNS.
+        # A proxy reaches its control plane (xDS), the EPPs (ext-proc) and the model pods they pick, and DNS.
         cp_namespace, cp_labels, xds_port = args.control_plane
         xds = _egress([_pods_in(cp_namespace, cp_labels)], xds_port)
         backends = [_egress([_pods(labels)], port) for labels, port in args.backends]
-        egress = [dns_egress(), xds, *backends] if args.limit_proxy_egress else None
+        processors = [_egress([_pods(labels)], port) for labels, port in args.processors]
+        if args.model_gateway is None:
+            egress = [dns_egress(), xds, *processors, *backends] if args.limit_proxy_egress else None
+        else:
+            # Body-based routing: the public proxy calls the router and forwards to the internal proxy, which alone
+            # reaches the EPPs and model pods, and takes requests from the public proxy only.
+            internal_labels, internal_port = args.model_gateway
+            egress = [dns_egress(), xds, *processors, _egress([_pods(internal_labels)], internal_port)]
+            policy(f"{name}-model-gateway", object_meta("model-gateway", args.namespace, "network-policy"),
+                   internal_labels, ingress=[_rule([_pods(args.gateway_pod_labels)], internal_port)],
+                   egress=[dns_egress(), xds, *backends], opts=child)
         policy(f"{name}-gateway", object_meta("gateway-clients", args.namespace, "network-policy"),
                args.gateway_pod_labels, ingress=[clients], egress=egress, opts=child)
         self.register_outputs({})

@@ -10,7 +10,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.body_routing import BodyBasedRouter, BodyBasedRouterArgs
-from components.gateway import BodyProcessor, InferenceGateway, InferenceGatewayArgs, Kgateway, PoolRoute, RouteTimeouts
+from components.gateway import (
+    MODEL_GATEWAY_PORT,
+    BodyProcessor,
+    InferenceGateway,
+    InferenceGatewayArgs,
+    Kgateway,
+    PoolRoute,
+    RouteTimeouts,
+    model_gateway_name,
+)
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
 from components.inference_pool import (
     EPP_METRICS_PORT,
@@ -362,6 +371,8 @@ def build(loaded: LoadedStack) -> None:
     services: dict[str, ModelService] = {}
     pools: dict[str, InferencePool] = {}
     routes: list[PoolRoute] = []
+    # The Gateway whose proxy reaches the pools: an internal one behind the public one with body-based routing.
+    model_gateway = model_gateway_name(gateway_cfg.name) if body_based_routing(cfg) else gateway_cfg.name
     for model in cfg.models:
         cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
         services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts, api_key)
@@ -377,7 +388,7 @@ def build(loaded: LoadedStack) -> None:
                     model_port=services[model.name].port,
                     epp_pod_labels=pool.epp_pod_labels,
                     epp_ports=(EXT_PROC_PORT, EPP_METRICS_PORT),
-                    gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
+                    gateway_pod_labels=gateway_provider.proxy_pod_labels(model_gateway),
                     prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
                     loader_pod_labels=cache.loader_pod_labels if cache else None,
                     registry_cidrs=tuple(cfg.registry.cidrs),
@@ -404,7 +415,9 @@ def build(loaded: LoadedStack) -> None:
                     for model in cfg.models
                     for backend in ((pools[model.name].epp_pod_labels, EXT_PROC_PORT),
                                     (services[model.name].pod_labels, services[model.name].port))
-                ) + (((router.pod_labels, router.port),) if router else ()),
+                ),
+                processors=((router.pod_labels, router.port),) if router else (),
+                model_gateway=(gateway_provider.proxy_pod_labels(model_gateway), MODEL_GATEWAY_PORT) if router else None,
             ),
             opts=opts,
         )

@@ -21,6 +21,7 @@ def test_every_chart_and_file_the_stacks_render_is_wanted():
     assert {
         "oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart 0.11.0",
         "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool v1.2.1",
+        "oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing v1.2.1",  # sim: two models
         "llm-d-modelservice v0.4.12",
         "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway v2.1.2",
         "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds v2.1.2",

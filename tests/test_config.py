@@ -97,9 +97,10 @@ def test_cross_field_problems_are_reported_together(homelab):
     assert "backendRequest <= request" in found["models[0].route.timeouts.backendRequest"]
 
 
-def test_colliding_routes_are_an_error(homelab):
+def test_colliding_routes_are_an_error_with_body_based_routing_off(homelab):
     other = {**homelab["models"][0], "name": "other", "servedName": "other-model"}
     homelab["models"].append(other)
+    homelab["gateway"] = {**homelab.get("gateway", {}), "bodyBasedRouting": False}
     assert "matches exactly what models[0].route matches" in problems(homelab)["models[1].route"]
 
 

@@ -309,11 +309,18 @@ def _loader_ignore_existing(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 def _route_backends(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
     pools = {(resource_namespace(p), name_of(p)) for p in of_kind(resources, "InferencePool")}
+    # kgateway names a Gateway's proxy Service after the Gateway: a route may forward to another Gateway of the
+    # stack (body-based routing runs on the public proxy, the internal one routes to the pools).
+    gateways = {(resource_namespace(g), name_of(g)) for g in of_kind(resources, "Gateway")}
     found = []
     for route in of_kind(resources, "HTTPRoute"):
         namespace = resource_namespace(route)
+        parents = {(p.get("namespace") or namespace, p.get("name")) for p in dig(route.props, "spec", "parentRefs") or []}
         for rule in dig(route.props, "spec", "rules") or []:
             for ref in rule.get("backendRefs") or []:
+                target = (ref.get("namespace") or namespace, ref.get("name"))
+                if ref.get("kind") == "Service" and ref.get("group", "") == "" and target in gateways - parents:
+                    continue
                 if ref.get("kind") != "InferencePool" or ref.get("group") != "inference.networking.k8s.io":
                     found.append(Violation(route.urn, f"backendRef {ref.get('name')!r} is not an InferencePool"))
                 elif (ref.get("namespace") or namespace, ref.get("name")) not in pools:
@@ -374,6 +381,7 @@ RULES = [
          resource_check=_loader_ignore_existing, applies_to=is_model_loader),
     Rule("monitors-selected", "Monitors and rules carry the label the installed Prometheus selects.", "mandatory",
          "Label them `release: <monitoring.prometheus.releaseName>` (the program does).", stack_check=_monitors_selected, applies_to=of_kinds("PodMonitor", "ServiceMonitor", "PrometheusRule")),
-    Rule("routes-target-pools", "Every HTTPRoute backend is an InferencePool of this stack.", "mandatory",
+    Rule("routes-target-pools", "Every HTTPRoute backend is an InferencePool of this stack (or, for body-based "
+         "routing, the proxy of another of its Gateways).", "mandatory",
          "Route to the pool the program creates for the model.", stack_check=_route_backends, charts=("inferencepool",), applies_to=of_kinds("HTTPRoute")),
 ]
