@@ -83,12 +83,22 @@ class ServingTarget:
 
 
 @dataclass(frozen=True)
+class BodyRouterTarget:
+    """GAIE's body-based router: metrics on its `metrics` port, behind a token check it cannot turn off."""
+
+    namespace: pulumi.Input[str]
+    pod_labels: dict[str, str]
+    waits_for: tuple[pulumi.Resource, ...] = ()
+
+
+@dataclass(frozen=True)
 class MonitoringArgs:
     prometheus: InstallPrometheus | ExistingPrometheus
     monitor_labels: dict[str, str]
     serving_namespace: str
     targets: tuple[ServingTarget, ...]
     exporter: GpuExporter | None = None
+    body_router: BodyRouterTarget | None = None
 
 
 def prometheus_claim_name(release: str) -> str:
@@ -280,6 +290,21 @@ class Monitoring(pulumi.ComponentResource):
 
         for target in args.targets:
             self._serving_monitors(name, args, target, crds_ready)
+        if args.body_router is not None:
+            router = args.body_router
+            token = self._metrics_token(f"{name}-body-router", args, router.namespace, "body-based-router", router.waits_for)
+            self._monitoring_object(
+                f"{name}-body-router", "PodMonitor", "body-based-router", router.namespace, args.monitor_labels,
+                {
+                    "selector": {"matchLabels": router.pod_labels},
+                    "namespaceSelector": {"matchNames": [router.namespace]},
+                    "podMetricsEndpoints": [{
+                        "port": "metrics", "path": "/metrics", "interval": "15s",
+                        "authorization": {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}},
+                    }],
+                },
+                [token, *crds_ready],
+            )
 
         models = [ServedModel(t.model, t.served_name, args.serving_namespace, t.generation, t.pool_name, t.loads_model)
                   for t in args.targets]
@@ -407,7 +432,7 @@ class Monitoring(pulumi.ComponentResource):
         endpoint: dict = {"port": "http-metrics", "path": "/metrics", "interval": "15s"}
         waits = list(crds_ready)
         if t.epp_metrics_auth:
-            token = self._epp_metrics_token(name, args, t)
+            token = self._metrics_token(f"{name}-{t.model}-epp", args, t.namespace, t.pool_name, t.waits_for)
             endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}}
             waits.append(token)
         self._monitoring_object(
@@ -421,21 +446,22 @@ class Monitoring(pulumi.ComponentResource):
             waits,
         )
 
-    def _epp_metrics_token(self, name: str, args: MonitoringArgs, t: ServingTarget) -> k8s.core.v1.Secret:
-        """Only where the EPP checks a token (TokenReview + SubjectAccessReview on `get /metrics`): a scraper
-        account that may do nothing else, not the EPP's own (which reads pods and pools). A non-resource URL can
-        only be granted by a ClusterRole; the token Secret lives beside the ServiceMonitor that reads it."""
+    def _metrics_token(self, key: str, args: MonitoringArgs, namespace: pulumi.Input[str], account: str,
+                       waits_for: tuple[pulumi.Resource, ...]) -> k8s.core.v1.Secret:
+        """For a /metrics endpoint that checks a token (TokenReview + SubjectAccessReview on `get /metrics`): a
+        scraper account that may do nothing else, not the workload's own. A non-resource URL can only be granted by
+        a ClusterRole; the token Secret lives beside the monitor that reads it."""
         scraper = k8s.core.v1.ServiceAccount(
-            f"{name}-{t.model}-epp-scraper",
-            metadata=object_meta(f"{t.pool_name}-metrics-scraper", t.namespace, "monitoring"),
+            f"{key}-scraper",
+            metadata=object_meta(f"{account}-metrics-scraper", namespace, "monitoring"),
             automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(t.waits_for)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(waits_for)),
         )
         token = k8s.core.v1.Secret(
-            f"{name}-{t.model}-epp-token",
+            f"{key}-token",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{t.pool_name}-metrics-token",
-                namespace=t.namespace,
+                name=f"{account}-metrics-token",
+                namespace=namespace,
                 labels=labels("monitoring"),
                 annotations={"kubernetes.io/service-account.name": scraper.metadata.name},
             ),
@@ -443,16 +469,16 @@ class Monitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[scraper]),
         )
         reader = k8s.rbac.v1.ClusterRole(
-            f"{name}-{t.model}-epp-metrics-reader",
-            metadata=object_meta(f"{args.serving_namespace}-{t.pool_name}-metrics-reader", None, "monitoring"),
+            f"{key}-metrics-reader",
+            metadata=object_meta(f"{args.serving_namespace}-{account}-metrics-reader", None, "monitoring"),
             rules=[k8s.rbac.v1.PolicyRuleArgs(non_resource_urls=["/metrics"], verbs=["get"])],
             opts=pulumi.ResourceOptions(parent=self),
         )
         k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-{t.model}-epp-metrics-reader",
-            metadata=object_meta(f"{args.serving_namespace}-{t.pool_name}-metrics-reader", None, "monitoring"),
+            f"{key}-metrics-reader",
+            metadata=object_meta(f"{args.serving_namespace}-{account}-metrics-reader", None, "monitoring"),
             role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=reader.metadata.name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=scraper.metadata.name, namespace=t.namespace)],
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=scraper.metadata.name, namespace=namespace)],
             opts=pulumi.ResourceOptions(parent=self),
         )
         return token

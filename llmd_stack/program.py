@@ -40,7 +40,15 @@ from components.network import (
     ServingNetworkPolicies,
     ServingNetworkPoliciesArgs,
 )
-from components.monitoring import ExistingPrometheus, GpuExporter, InstallPrometheus, Monitoring, MonitoringArgs, ServingTarget
+from components.monitoring import (
+    BodyRouterTarget,
+    ExistingPrometheus,
+    GpuExporter,
+    InstallPrometheus,
+    Monitoring,
+    MonitoringArgs,
+    ServingTarget,
+)
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
@@ -275,6 +283,7 @@ def monitoring(
     services: dict[str, ModelService],
     pools: dict[str, InferencePool],
     opts: pulumi.ResourceOptions,
+    router: BodyBasedRouter | None = None,
 ) -> Monitoring:
     prom = cfg.monitoring.prometheus
     exporter_cfg = cfg.monitoring.exporter
@@ -326,6 +335,7 @@ def monitoring(
             serving_namespace=cfg.cluster.namespace,
             targets=targets,
             exporter=exporter,
+            body_router=BodyRouterTarget(cfg.cluster.namespace, router.pod_labels, (router,)) if router else None,
         ),
         opts=opts,
     )
@@ -441,7 +451,7 @@ def build(loaded: LoadedStack) -> None:
     )
 
     if cfg.monitoring.enabled:
-        monitoring(cfg, loaded, gpu, services, pools, opts)
+        monitoring(cfg, loaded, gpu, services, pools, opts, router)
 
     pulumi.export("namespace", namespace)
     pulumi.export("gateway", gateway.gateway_name)
