@@ -114,6 +114,25 @@ def _epp_image_matches_chart(cfg: "StackConfig") -> list[Finding]:
              "passes the flags of its own EPP release; keep both on the same minor version")]
 
 
+def _router_matches_gaie(cfg: "StackConfig") -> list[Finding]:
+    """The body-based router, its chart and the pool chart are one GAIE release (the router's header is the one the
+    release's routes and EPP expect)."""
+    from .config import body_based_routing
+
+    if not body_based_routing(cfg):
+        return []
+    bbr = cfg.gateway.bbr
+    tag = image_tag(bbr.image) or ""
+    try:
+        releases = {version_tuple(v)[:2] for v in (tag, bbr.chart_version, cfg.scheduling.chart_version)}
+    except ValueError:
+        return []
+    if len(releases) == 1:
+        return []
+    return [("gateway.bbr", f"body-based router {tag}, its chart {bbr.chart_version} and the inferencepool chart "
+             f"{cfg.scheduling.chart_version} are not one GAIE release; keep them on the same minor version")]
+
+
 def _chart_own_flags(cfg: "StackConfig") -> list[Finding]:
     if version_tuple(cfg.scheduling.chart_version) >= (1, 2, 1):
         return []
@@ -167,6 +186,8 @@ GUARDS: tuple[Guard, ...] = (
           "`--metrics-endpoint-auth=false` is never read (v1.2.1 and later render `--tracing=false`).", _chart_own_flags),
     Guard("epp-image-vs-chart", "warning",
           "Each inferencepool chart release renders the flags of its own EPP release.", _epp_image_matches_chart),
+    Guard("bbr-matches-gaie", "warning",
+          "GAIE releases the body-based router, its chart and the inferencepool chart together.", _router_matches_gaie),
     Guard("vllm-xpu-a770", "warning",
           "Upstream vLLM XPU is broken on the A770 since vLLM 0.10; IPEX-LLM is archived, 0.8.3-b19 is its last A770 "
           "image.", _vllm_xpu_on_a770),

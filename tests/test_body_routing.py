@@ -212,3 +212,10 @@ def test_the_chart_records_the_post_renderer_as_pulumi_kubernetes_runs_it(two_mo
     post = two_models.one("kubernetes:helm.sh/v4:Chart", "body-router-release").declared["postRenderer"]
     assert post["command"] == ".venv/bin/python" and post["args"][:2] == ["-m", "components.helm_post_render"]
     assert set(json.loads(post["args"][2])) == {"body-based-router"}
+
+
+def test_a_router_from_another_gaie_release_is_warned_about(render, homelab):
+    shared(homelab)
+    homelab["gateway"]["bbr"] = {"image": "registry.k8s.io/gateway-api-inference-extension/bbr:v1.1.0"}
+    warnings = [w for w in render(homelab).warnings if "gateway.bbr" in w]
+    assert warnings and "not one GAIE release" in warnings[0]
