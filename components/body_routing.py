@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from .chart_sources import BODY_BASED_ROUTING
 from .meta import object_meta
-from .network import _addresses, _egress, _pods, _rule, dns_egress, policy, prometheus
+from .network import addresses, dns_egress, egress_to, ingress_from, pods, policy, prometheus
 
 NAME = "body-based-router"  # the chart's `bbr.name`: Deployment, Service and pod label `app`
 EXT_PROC_PORT = 9004  # the chart's `bbr.port` (TLS, a self-signed certificate: BBR always serves securely)
@@ -86,11 +86,11 @@ class BodyBasedRouter(pulumi.ComponentResource):
         self.pod_labels = {"app": NAME}
         self.port = EXT_PROC_PORT
         if args.network_policies:
-            ingress = [_rule([_pods(args.gateway_pod_labels)], EXT_PROC_PORT)]
+            ingress = [ingress_from([pods(args.gateway_pod_labels)], EXT_PROC_PORT)]
             if args.prometheus_namespace:
-                ingress.append(_rule([prometheus(args.prometheus_namespace)], METRICS_PORT))
+                ingress.append(ingress_from([prometheus(args.prometheus_namespace)], METRICS_PORT))
             # It serves and calls no one; its manager reaches the API server (token reviews for /metrics).
-            egress = [dns_egress(), _egress(_addresses(args.api_server_cidrs), args.api_server_port)] \
+            egress = [dns_egress(), egress_to(addresses(args.api_server_cidrs), args.api_server_port)] \
                 if args.api_server_cidrs else None
             policy(f"{name}-network", object_meta(NAME, args.namespace, "network-policy"), self.pod_labels,
                    ingress=ingress, egress=egress, opts=pulumi.ResourceOptions(parent=self))

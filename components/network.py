@@ -33,11 +33,11 @@ class ServingNetworkPoliciesArgs:
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 
 
-def _pods(labels: pulumi.Input[dict[str, str]]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def pods(labels: pulumi.Input[dict[str, str]]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels))
 
 
-def _pods_in(namespace: str, labels: dict[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def pods_in(namespace: str, labels: dict[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     """Pods with these labels in that namespace (both selectors in one peer)."""
     return k8s.networking.v1.NetworkPolicyPeerArgs(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
@@ -45,28 +45,28 @@ def _pods_in(namespace: str, labels: dict[str, str]) -> k8s.networking.v1.Networ
     )
 
 
-def _addresses(cidrs: tuple[str, ...]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+def addresses(cidrs: tuple[str, ...]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
     return [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c)) for c in cidrs]
 
 
-def _tcp(*ports: pulumi.Input[int]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+def tcp_ports(*ports: pulumi.Input[int]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
     return [k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in ports]
 
 
-def _egress(peers: list | None, *ports: pulumi.Input[int]) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+def egress_to(peers: list | None, *ports: pulumi.Input[int]) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     """To these peers (None: anywhere) on these TCP ports."""
-    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(*ports))
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=tcp_ports(*ports))
 
 
 def prometheus(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     """Prometheus pods in their namespace."""
-    return _pods_in(namespace, PROMETHEUS_POD_LABELS)
+    return pods_in(namespace, PROMETHEUS_POD_LABELS)
 
 
 def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     """The cluster DNS (CoreDNS in kube-system, `k8s-app: kube-dns` on k3s and kubeadm clusters)."""
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-        to=[_pods_in("kube-system", {"k8s-app": "kube-dns"})],
+        to=[pods_in("kube-system", {"k8s-app": "kube-dns"})],
         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol=p) for p in ("UDP", "TCP")],
     )
 
@@ -90,8 +90,8 @@ def policy(
     )
 
 
-def _rule(peers, port) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
-    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=_tcp(port))
+def ingress_from(peers, port) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
+    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=tcp_ports(port))
 
 
 class ServingNetworkPolicies(pulumi.ComponentResource):
@@ -101,11 +101,11 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
         labels = {"llm-d.ai/model": args.model}
         ext_proc, metrics = args.epp_ports
         scrapers = [prometheus(args.prometheus_namespace)] if args.prometheus_namespace else []
-        model_rules = [_rule([_pods(args.gateway_pod_labels), _pods(args.epp_pod_labels)], args.model_port)]
-        epp_rules = [_rule([_pods(args.gateway_pod_labels)], ext_proc)]
+        model_rules = [ingress_from([pods(args.gateway_pod_labels), pods(args.epp_pod_labels)], args.model_port)]
+        epp_rules = [ingress_from([pods(args.gateway_pod_labels)], ext_proc)]
         if scrapers:
-            model_rules.append(_rule(scrapers, args.model_port))
-            epp_rules.append(_rule(scrapers, metrics))
+            model_rules.append(ingress_from(scrapers, args.model_port))
+            epp_rules.append(ingress_from(scrapers, metrics))
 
         def meta(suffix: str) -> k8s.meta.v1.ObjectMetaArgs:
             return object_meta(f"{args.model}-{suffix}", args.namespace, "network-policy", **labels)
@@ -116,11 +116,11 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
         epp_egress = None
         if args.api_server_cidrs:
             # The EPP watches pods and pools through the API and scrapes its model pods' metrics; nothing else.
-            epp_egress = [dns_egress(), _egress(_addresses(args.api_server_cidrs), args.api_server_port),
-                          _egress([_pods(args.model_pod_labels)], args.model_port)]
+            epp_egress = [dns_egress(), egress_to(addresses(args.api_server_cidrs), args.api_server_port),
+                          egress_to([pods(args.model_pod_labels)], args.model_port)]
         policy(f"{name}-epp", meta("epp"), args.epp_pod_labels, ingress=epp_rules, egress=epp_egress, opts=child)
         if args.loader_pod_labels is not None:
-            pull = _egress(_addresses(args.registry_cidrs) or None, *args.registry_ports)
+            pull = egress_to(addresses(args.registry_cidrs) or None, *args.registry_ports)
             # The loader takes no connections and talks only to DNS and the registry.
             policy(f"{name}-loader", meta("loader"), args.loader_pod_labels, ingress=[], egress=[dns_egress(), pull],
                    opts=child)
@@ -151,30 +151,30 @@ class NamespaceIsolation(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         policy(f"{name}-default-deny", object_meta("default-deny-ingress", args.namespace, "network-policy"), {},
                ingress=[], opts=child)
-        clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=_tcp(*args.gateway_ports))
+        clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=tcp_ports(*args.gateway_ports))
         # A proxy reaches its control plane (xDS), the EPPs (ext-proc) and the model pods they pick, and DNS.
         cp_namespace, cp_labels, xds_port = args.control_plane
-        xds = _egress([_pods_in(cp_namespace, cp_labels)], xds_port)
-        backends = [_egress([_pods(labels)], port) for labels, port in args.backends]
-        processors = [_egress([_pods(labels)], port) for labels, port in args.processors]
+        xds = egress_to([pods_in(cp_namespace, cp_labels)], xds_port)
+        backends = [egress_to([pods(labels)], port) for labels, port in args.backends]
+        processors = [egress_to([pods(labels)], port) for labels, port in args.processors]
         if args.model_gateway is None:
             egress = [dns_egress(), xds, *processors, *backends] if args.limit_proxy_egress else None
         else:
             # Body-based routing: the public proxy calls the router and forwards to the internal proxy, which alone
             # reaches the EPPs and model pods, and takes requests from the public proxy only.
             internal_labels, internal_port = args.model_gateway
-            egress = [dns_egress(), xds, *processors, _egress([_pods(internal_labels)], internal_port)]
+            egress = [dns_egress(), xds, *processors, egress_to([pods(internal_labels)], internal_port)]
             policy(f"{name}-model-gateway", object_meta("model-gateway", args.namespace, "network-policy"),
-                   internal_labels, ingress=[_rule([_pods(args.gateway_pod_labels)], internal_port)],
+                   internal_labels, ingress=[ingress_from([pods(args.gateway_pod_labels)], internal_port)],
                    egress=[dns_egress(), xds, *backends], opts=child)
         policy(f"{name}-gateway", object_meta("gateway-clients", args.namespace, "network-policy"),
                args.gateway_pod_labels, ingress=[clients], egress=egress, opts=child)
         self.register_outputs({})
 
 
-def scrape_only(name: str, namespace: pulumi.Input[str], pods: dict[str, str], port: int, prometheus_namespace: str,
+def scrape_only(name: str, namespace: pulumi.Input[str], pod_labels: dict[str, str], port: int, prometheus_namespace: str,
                 opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
     """Only Prometheus reaches these pods, and only on their metrics port (the GPU exporter)."""
-    return policy(name, object_meta(f"{pods.get('app') or pods.get('app.kubernetes.io/name')}-scrape-only", namespace,
-                                    "network-policy"),
-                  pods, ingress=[_rule([prometheus(prometheus_namespace)], port)], opts=opts)
+    short = pod_labels.get("app") or pod_labels.get("app.kubernetes.io/name")
+    return policy(name, object_meta(f"{short}-scrape-only", namespace, "network-policy"),
+                  pod_labels, ingress=[ingress_from([prometheus(prometheus_namespace)], port)], opts=opts)
