@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from .critical_path import GUIDE_ORDER, longest_chain, steps
-from .plot import render_time_plot
 from .stacks import ROOT, SECRETS, homelab
 
 MODEL_COUNTS = (1, 4, 16, 64)
@@ -124,6 +123,8 @@ def main() -> int:
     lines += critical_path_section()
     lines += ["", f"Benchmark wall time: {time.perf_counter() - started:.0f} s."]
     (OUT / "report.md").write_text("\n".join(lines) + "\n")
+    from .plot import render_time_plot  # matplotlib: bench only (Python >= 3.11); the tests import this module too
+
     render_time_plot({"this program (offline render)": [(c, s["seconds"]) for c, s, _ in rows],
                       "floor: bare Pulumi program, same resource count": [(c, f["seconds"]) for c, _, f in rows]},
                      OUT / "render-time.png", f"Offline render time by model count (median of {RUNS} run{'s' if RUNS > 1 else ''})")

@@ -21,7 +21,8 @@ EXT_PROC_PORT = 9004  # the chart's `bbr.port` (TLS, a self-signed certificate: 
 HEALTH_PORT = 9005  # gRPC health
 METRICS_PORT = 9090  # BBR's `--metrics-port` default; the chart declares no port for it
 NONROOT_UID = 65532  # the image is distroless/static:nonroot
-POST_RENDERER = (".venv/bin/python", "-m", "components.helm_post_render")  # the program's own interpreter
+# The program's own interpreter (Pulumi.yaml `virtualenv: .venv`), relative to the program's directory.
+POST_RENDERER = (".venv/bin/python", "-m", "components.helm_post_render")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def hardening(args: BodyBasedRouterArgs) -> dict:
     """What the post-renderer sets on the chart's Deployment."""
     return {NAME: {
         "container": "bbr",
-        "pod": {"securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
+        # Its own account: the router checks scrapers' tokens (TokenReview, SubjectAccessReview) as itself.
+        "pod": {"serviceAccountName": NAME, "automountServiceAccountToken": True, "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
                                     "seccompProfile": {"type": "RuntimeDefault"}}},
         "set": {
             "imagePullPolicy": "IfNotPresent",
@@ -73,6 +75,18 @@ class BodyBasedRouter(pulumi.ComponentResource):
     def __init__(self, name: str, args: BodyBasedRouterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:routing:BodyBasedRouter", name, None, opts)
         command, *prefix = POST_RENDERER
+        # BBR guards /metrics with controller-runtime's authn/authz filter, which asks the API server as the router:
+        # the built-in `system:auth-delegator` grants exactly those two reviews.
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-account", metadata=object_meta(NAME, args.namespace, "body-router"),
+            opts=pulumi.ResourceOptions(parent=self))
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-auth-delegator",
+            metadata=object_meta(f"{NAME}-auth-delegator", None, "body-router"),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                             name="system:auth-delegator"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=NAME, namespace=args.namespace)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]))
         chart = k8s.helm.v4.Chart(
             f"{name}-release",
             chart=BODY_BASED_ROUTING.chart,
@@ -81,7 +95,7 @@ class BodyBasedRouter(pulumi.ComponentResource):
             values=chart_values(args),
             post_renderer=k8s.helm.v4.PostRendererArgs(
                 command=command, args=[*prefix, json.dumps(hardening(args), sort_keys=True, separators=(",", ":"))]),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
         )
         self.pod_labels = {"app": NAME}
         self.port = EXT_PROC_PORT

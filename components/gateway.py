@@ -360,10 +360,10 @@ class InferenceGateway(pulumi.ComponentResource):
                                           internal, "ClusterIP", args, ready)
             forward = forward_route_spec(args.routes, args.name, args.namespace)
             routes.append(k8s.apiextensions.CustomResource(
-                f"{name}-route-body-router",
+                f"{name}-forward",  # never a model's (`{name}-route-<model>`, objects `<model>-route`)
                 api_version=f"{GATEWAY_API}/v1",
                 kind="HTTPRoute",
-                metadata=object_meta("body-router-route", args.namespace, "route"),
+                metadata=object_meta(f"{args.name}-forward", args.namespace, "route"),
                 spec=forward,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway, model_gateway]),
             ))

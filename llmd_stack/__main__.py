@@ -15,7 +15,7 @@ from pathlib import Path
 from . import render as render_out
 from .charts import ChartCache
 from .config import ConfigError
-from .engine import ChartFailed
+from .engine import ChartFailed, DuplicateUrn
 from .offline import render_stack
 
 PULL_HINT = "python -m llmd_stack charts pull"
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except ChartFailed as exc:
         for problem in exc.problems:
             print(f"{stack_file}: Helm refused {problem}", file=sys.stderr)
+        return _failed(out_dir)
+    except DuplicateUrn as exc:
+        print(f"error: {stack_file}: {exc}", file=sys.stderr)
         return _failed(out_dir)
     for warning in result.warnings:
         print(f"warning: {stack_file}: {warning}", file=sys.stderr)

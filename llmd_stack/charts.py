@@ -21,6 +21,7 @@ import io
 import json
 import os
 import tarfile
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,6 +376,7 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
 
 # pulumi-kubernetes runs a Chart's plugins and post-renderers from the program's directory: so does the render.
 PROGRAM_DIR = Path(__file__).resolve().parent.parent
+PROGRAM_PYTHON = ".venv/bin/python"  # Pulumi.yaml `virtualenv: .venv`: the interpreter `pulumi up` runs
 
 
 @functools.lru_cache(maxsize=64)
@@ -383,13 +385,21 @@ def _post_render(manifests_json: str, command: str, args: tuple[str, ...], where
     import subprocess
 
     text = yaml.safe_dump_all(json.loads(manifests_json), sort_keys=False)
+    executable = command
+    if command == PROGRAM_PYTHON and not (PROGRAM_DIR / command).exists():
+        executable = sys.executable  # the program's interpreter, wherever this checkout's venv lives
     try:
-        proc = subprocess.run([command, *args], input=text, capture_output=True, text=True, cwd=PROGRAM_DIR, timeout=120)
+        proc = subprocess.run([executable, *args], input=text, capture_output=True, text=True, cwd=PROGRAM_DIR, timeout=120)
     except OSError as exc:
         raise ChartRenderError(f"{where}: post-renderer {command!r} could not run: {exc}") from None
+    except subprocess.TimeoutExpired:
+        raise ChartRenderError(f"{where}: post-renderer {command!r} did not finish within 120 s") from None
     if proc.returncode != 0:
         raise ChartRenderError(f"{where}: post-renderer {command!r} failed: {' '.join(proc.stderr.split())}")
-    return json.dumps(_documents(proc.stdout))
+    try:
+        return json.dumps(_documents(proc.stdout))
+    except yaml.YAMLError as exc:
+        raise ChartRenderError(f"{where}: post-renderer {command!r} printed invalid YAML: {' '.join(str(exc).split())}") from None
 
 
 @functools.lru_cache(maxsize=32)

@@ -122,11 +122,14 @@ def _router_matches_gaie(cfg: "StackConfig") -> list[Finding]:
     if not body_based_routing(cfg):
         return []
     bbr = cfg.gateway.bbr
-    tag = image_tag(bbr.image) or ""
+    tag = image_tag(bbr.image)
     try:
-        releases = {version_tuple(v)[:2] for v in (tag, bbr.chart_version, cfg.scheduling.chart_version)}
+        releases = {version_tuple(v)[:2] for v in (tag or bbr.chart_version, bbr.chart_version, cfg.scheduling.chart_version)}
     except ValueError:
-        return []
+        return [("gateway.bbr", "cannot tell which GAIE release the router, its chart and the pool chart are")]
+    if tag is None and len(releases) == 1:
+        return [("gateway.bbr.image", "pinned by digest only: which GAIE release it is cannot be checked; keep the tag "
+                 "in front of the digest (bbr:v1.2.1@sha256:...)")]
     if len(releases) == 1:
         return []
     return [("gateway.bbr", f"body-based router {tag}, its chart {bbr.chart_version} and the inferencepool chart "

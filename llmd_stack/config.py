@@ -778,12 +778,29 @@ def shared_route(model: ModelConfig) -> tuple[tuple[str, ...], str]:
     return tuple(sorted(model.route.hostnames)), model.route.path_prefix
 
 
+def shared_groups(cfg: StackConfig) -> list[list[ModelConfig]]:
+    """Models that share a route (two or more with the same hostnames and path prefix), group by group."""
+    groups: dict[tuple, list[ModelConfig]] = {}
+    for model in cfg.models:
+        groups.setdefault(shared_route(model), []).append(model)
+    return [group for group in groups.values() if len(group) > 1]
+
+
 def body_based_routing(cfg: StackConfig) -> bool:
     """On when configured so, or (unset) when two or more models share a route."""
     if cfg.gateway.body_based_routing is not None:
         return cfg.gateway.body_based_routing
-    keys = [shared_route(m) for m in cfg.models]
-    return len(set(keys)) < len(keys)
+    return bool(shared_groups(cfg))
+
+
+def routed_by_body(cfg: StackConfig, model: ModelConfig) -> bool:
+    """Whether this model's route matches its served name in the router's header: every route when body-based
+    routing is turned on explicitly, else the routes models share (one on a URL of its own keeps taking everything)."""
+    if not body_based_routing(cfg):
+        return False
+    if cfg.gateway.body_based_routing is True:
+        return True
+    return any(model in group for group in shared_groups(cfg))
 
 
 def route_match_key(model: ModelConfig, by_body: bool = False) -> tuple[tuple[str, ...], str, str | None]:
@@ -797,6 +814,17 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
     problems: list[Problem] = []
     by_body = body_based_routing(cfg)
     names = [m.name for m in cfg.models]
+    groups = shared_groups(cfg) if by_body else []
+    if len(groups) > 1:
+        second = groups[1][0]
+        problems.append(Problem(f"models[{cfg.models.index(second)}].route", (
+            f"a second group of models shares a route ({', '.join(m.name for m in groups[1])}, besides "
+            f"{', '.join(m.name for m in groups[0])}): body-based routing serves one shared URL with one "
+            "gateway.defaultModel; give these their own hostname or path prefix")))
+    if groups and cfg.gateway.default_model in names and cfg.gateway.default_model not in [m.name for m in groups[0]]:
+        problems.append(Problem("gateway.defaultModel", (
+            f"{cfg.gateway.default_model!r} has a route of its own: the default must be one of the models sharing "
+            f"the route ({', '.join(m.name for m in groups[0])}), which it serves requests naming no or an unknown model")))
     if by_body and cfg.gateway.default_model is None:
         problems.append(Problem("gateway.defaultModel", (
             f"required with body-based routing: the model that serves requests naming none (GET /v1/models, health "
@@ -820,7 +848,7 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
                 Problem(f"{at}.servedName", f"duplicate served name {model.served_name!r} (also models[{seen_served[model.served_name]}])")
             )
         seen_served.setdefault(model.served_name, i)
-        route = route_match_key(model, by_body)
+        route = route_match_key(model, routed_by_body(cfg, model))
         if route in seen_routes:
             problems.append(
                 Problem(

@@ -43,6 +43,10 @@ _OUTPUT_SIG = rpc._special_output_value_sig
 NON_OBJECT_TYPES = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize", "pulumi:providers:")
 
 
+class DuplicateUrn(Exception):
+    """Two resources with one URN: the engine refuses the program (`Duplicate resource URN`), so the render does."""
+
+
 @dataclass
 class Registration:
     urn: str
@@ -218,6 +222,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self.charts: list[ChartRecord] = []
         self.chart_errors: list[str] = []
+        self.duplicate_urns: list[str] = []
+        self._urns: set[str] = set()
         self._pending: list[tuple[Registration, dict[str, Any]]] = []  # Charts/ConfigFiles to render after the run
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -243,6 +249,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type == STACK_TYPE:
             return response
+        if response.urn in self._urns:
+            self.duplicate_urns.append(response.urn)
+        self._urns.add(response.urn)
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         recorded = canonical(integral(redact(inputs)))
         provider_side = request.type in RENDERED_TYPES
@@ -384,6 +393,9 @@ def run_program(
     monitor.render_charts()
     outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
     pulumi_settings.ROOT.set(None)
+    if monitor.duplicate_urns:
+        raise DuplicateUrn(f"the program registers {', '.join(sorted(set(monitor.duplicate_urns)))} twice; the engine "
+                           "refuses a duplicate resource URN (give one of them another name)")
     if monitor.chart_errors:
         raise ChartFailed(sorted(monitor.chart_errors))
     charts = sorted(monitor.charts, key=lambda c: c.urn)

@@ -52,7 +52,7 @@ from components.monitoring import (
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
-from .config import LoadedStack, ModelConfig, StackConfig, body_based_routing, gateway_service_ports
+from .config import LoadedStack, ModelConfig, StackConfig, body_based_routing, gateway_service_ports, routed_by_body
 
 API_KEY_FIELD = "api-key"
 
@@ -239,7 +239,7 @@ def inference_pool(
 
 
 def route(cfg: StackConfig, model: ModelConfig, pool: InferencePool) -> PoolRoute:
-    by_body = body_based_routing(cfg)
+    by_body = routed_by_body(cfg, model)
     return PoolRoute(
         name=model.name,
         pool_name=pool.pool_name,

@@ -86,16 +86,71 @@ def locate(text: str, path: str, project: str) -> Mark | None:
     return Mark.of(here.start_mark)
 
 
+def secret_spans(text: str, secret_keys: tuple[str, ...]) -> list[tuple[int, int, int, int]]:
+    """(line, column, end line, end column), 0-based, of every value under a secret key or a `secure:` key, however
+    it is written (qualified or not, quoted or not, block or flow, over several lines). Read token by token, so a file
+    with a syntax error is covered up to the error, and a secret value the error cuts short runs to the end."""
+    names = {*secret_keys, "secure"}
+    tokens: list = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            tokens.append(token)
+    except yaml.YAMLError:
+        pass
+    end_of_text = (len(text.splitlines()) + 1, 0)
+    spans = []
+    for i, token in enumerate(tokens[:-2]):
+        key = tokens[i + 1]
+        if not (isinstance(token, yaml.KeyToken) and isinstance(key, yaml.ScalarToken)):
+            continue
+        if str(key.value).rsplit(":", 1)[-1] not in names:
+            continue
+        start = (key.end_mark.line, key.end_mark.column)
+        following = next((t for t in tokens[i + 2:] if isinstance(t, (yaml.KeyToken, yaml.BlockEndToken,
+                                                                          yaml.FlowMappingEndToken))), None)
+        end = (following.start_mark.line, following.start_mark.column) if following else end_of_text
+        spans.append((*start, *end))
+    return spans
+
+
+def _masked(line: str, row: int, spans: list[tuple[int, int, int, int]], secret_keys: tuple[str, ...]) -> str:
+    """The line with every character inside a secret span, and anything after a secret key's name (for what the
+    tokens could not reach, e.g. a line the error is on), replaced by one `<redacted>` per run."""
+    hidden = [False] * len(line)
+    for line0, col0, line1, col1 in spans:
+        if line0 <= row <= line1:
+            first = col0 if row == line0 else 0
+            last = col1 if row == line1 else len(line)
+            for i in range(first, min(last, len(line))):
+                hidden[i] = True
+    for name in secret_keys:
+        found = line.find(name)
+        if found >= 0:
+            colon = line.find(":", found + len(name))
+            for i in range((colon + 1) if colon >= 0 else found + len(name), len(line)):
+                hidden[i] = True
+    out, i = [], 0
+    while i < len(line):
+        if hidden[i]:
+            j = i
+            while j < len(line) and hidden[j]:
+                j += 1
+            run = line[i:j]
+            out.append(run if not run.strip() else run[: len(run) - len(run.lstrip())] + "<redacted>")
+            i = j
+        else:
+            out.append(line[i])
+            i += 1
+    return "".join(out)
+
+
 def excerpt(text: str, mark: Mark, secret_keys: tuple[str, ...] = ()) -> str:
-    """The marked line and a caret under the column, numbered like a compiler's; the value of a secret key (a
-    plain token where a `secure:` one belongs) is never echoed."""
+    """The marked line and a caret under the column, numbered like a compiler's; no secret value is ever echoed
+    (a plain token where a `secure:` one belongs, a ciphertext)."""
     lines = text.splitlines()
     if not 1 <= mark.line <= len(lines):
         return ""
-    source = lines[mark.line - 1].replace("\t", " ")
-    if secret_keys:
-        names = "|".join(re.escape(k) for k in secret_keys)
-        source = re.sub(rf"^(\s*(?:[\w.-]+:)?(?:{names})\s*:).*$", r"\1 <redacted>", source)
-    source = re.sub(r"(\bsecure\s*:).*$", r"\1 <redacted>", source)
+    row = mark.line - 1
+    source = _masked(lines[row], row, secret_spans(text, secret_keys), secret_keys).replace("\t", " ")
     gutter = f"{mark.line:5d} | "
     return f"{gutter}{source}\n{' ' * (len(gutter) - 2)}| {' ' * (mark.column - 1)}^"

@@ -96,7 +96,7 @@ def test_the_public_gateway_forwards_to_an_internal_one_that_routes_by_model(two
     assert params["spec"]["kube"]["service"]["type"] == "ClusterIP"
     assert gateways[MODELS_GATEWAY]["spec"]["infrastructure"]["parametersRef"]["name"] == MODELS_GATEWAY
     found = routes(two_models)
-    forward = found["body-router-route"]
+    forward = found["llm-d-gateway-forward"]
     assert forward["parentRefs"][0]["name"] == GATEWAY
     assert forward["rules"][0]["backendRefs"] == [{"kind": "Service", "name": MODELS_GATEWAY, "port": 80}]
     assert gateways[MODELS_GATEWAY]["spec"]["listeners"][0]["port"] == 80
@@ -189,7 +189,7 @@ def test_the_sim_stack_serves_two_simulated_models_behind_one_endpoint():
 
     sim = rendered("sim")
     found = routes(sim)
-    assert {"ds-r1-llama-8b-route", "qwen-7b-route", "body-router-route"} == set(found)
+    assert {"ds-r1-llama-8b-route", "qwen-7b-route", "llm-d-gateway-forward"} == set(found)
     served = {m["value"] for spec in found.values() for rule in spec["rules"] for match in rule["matches"]
               for m in match.get("headers", [])}
     assert served == {"deepseek-r1-distill-llama-8b", "qwen2.5-7b-instruct"}
@@ -219,3 +219,70 @@ def test_a_router_from_another_gaie_release_is_warned_about(render, homelab):
     homelab["gateway"]["bbr"] = {"image": "registry.k8s.io/gateway-api-inference-extension/bbr:v1.1.0"}
     warnings = [w for w in render(homelab).warnings if "gateway.bbr" in w]
     assert warnings and "not one GAIE release" in warnings[0]
+
+
+# --- a model on a URL of its own beside a shared one; the router's own account ------------------------------------------
+
+
+def test_a_model_on_its_own_prefix_keeps_taking_everything_there(render, homelab):
+    shared(homelab)
+    third = second_model(homelab, name="phi-3", served="phi-3-mini")  # its own prefix: /phi-3
+    homelab["models"].append(third)
+    found = routes(render(homelab))
+    assert found["phi-3-route"]["rules"][0]["matches"] == [{"path": {"type": "PathPrefix", "value": "/phi-3/v1"}}]
+    assert "headers" in found["qwen-7b-route"]["rules"][0]["matches"][0]
+    assert {"path": {"type": "PathPrefix", "value": "/phi-3/v1"}} in found["llm-d-gateway-forward"]["rules"][0]["matches"]
+
+
+def test_the_default_model_must_be_one_sharing_the_route(homelab):
+    shared(homelab, default="phi-3")
+    homelab["models"].append(second_model(homelab, name="phi-3", served="phi-3-mini"))
+    assert "has a route of its own" in problems(homelab)["gateway.defaultModel"]
+
+
+def test_a_second_shared_group_is_refused(homelab):
+    shared(homelab)
+    for name in ("a", "b"):
+        model = second_model(homelab, name=name, served=f"{name}-model")
+        model["route"] = {"pathPrefix": "/pair"}
+        homelab["models"].append(model)
+    assert "a second group of models shares a route" in problems(homelab)["models[2].route"]
+
+
+def test_the_router_runs_as_its_own_account_allowed_to_review_tokens(two_models):
+    """BBR's /metrics filter makes TokenReview and SubjectAccessReview calls as the router itself."""
+    pod = named(two_models, "Deployment", "body-based-router")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "body-based-router" and pod["automountServiceAccountToken"] is True
+    assert named(two_models, "ServiceAccount", "body-based-router")["metadata"]["namespace"] == "llm-d"
+    binding = named(two_models, "ClusterRoleBinding", "body-based-router-auth-delegator")
+    assert binding["roleRef"]["name"] == "system:auth-delegator"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "body-based-router", "namespace": "llm-d"}]
+
+
+def test_a_router_pinned_by_digest_only_is_said_to_be_unverifiable(render, homelab):
+    shared(homelab)
+    homelab["gateway"]["bbr"] = {"image": "registry.k8s.io/gateway-api-inference-extension/bbr@sha256:" + "a" * 64}
+    assert [w for w in render(homelab).warnings if "pinned by digest only" in w]
+
+
+def test_a_failing_or_garbled_post_renderer_is_a_render_error_naming_it(monkeypatch):
+    from llmd_stack import charts
+
+    manifests = json.dumps([{"kind": "ConfigMap", "metadata": {"name": "x"}}])
+    with pytest.raises(charts.ChartRenderError, match="post-renderer 'false' failed"):
+        charts._post_render(manifests, "false", (), "chart t v1")
+    with pytest.raises(charts.ChartRenderError, match="printed invalid YAML"):
+        charts._post_render(manifests, "printf", ("a: [",), "chart t v1")
+
+
+def test_a_duplicate_urn_stops_the_render_as_the_engine_would():
+    import pulumi_kubernetes as k8s
+
+    from llmd_stack.engine import DuplicateUrn, run_program
+
+    def program():
+        for _ in range(2):
+            k8s.core.v1.ConfigMap("same", metadata={"name": "same"})
+
+    with pytest.raises(DuplicateUrn, match="registers .*ConfigMap::same twice"):
+        run_program(program, project="p", stack="s", config={}, secret_keys=[])

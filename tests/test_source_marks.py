@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from conftest import ROOT
 from test_cli import run_cli
 
@@ -85,3 +87,25 @@ def test_the_excerpt_never_echoes_a_secret_value(tmp_path):
     message = _config_problems(project, "Pulumi.x.yaml", [Problem("registry.host", "bad"),
                                                            Problem("registryToken", "must be a secret")])
     assert "Q2lwaGVydGV4dA" not in message and message.count("<redacted>") == 2, message
+
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+@pytest.mark.parametrize("edit", [
+    # a quoted key
+    lambda t: t.replace("  llmd-homelab:apiKey:\n    secure: v1:offline-placeholder:replace-with-pulumi-config-set-secret",
+                        f'  "llmd-homelab:apiKey": {SECRET}'),
+    # flow style, on the config line
+    lambda t: t.replace("config:\n", f"config: {{llmd-homelab:apiKey: {SECRET}}}\nother:\n"),
+    # a syntax error on the second line of a multi-line secret
+    lambda t: t.replace("  llmd-homelab:apiKey:\n    secure: v1:offline-placeholder:replace-with-pulumi-config-set-secret",
+                        f'  llmd-homelab:apiKey: "sk-\n    {SECRET}" x'),
+])
+def test_no_secret_reaches_stderr_however_it_is_written(tmp_path, edit):
+    text = edit(HOMELAB)
+    assert text != HOMELAB
+    project = stack(tmp_path, text)
+    proc = run_cli("render", "--stack", "x", "--project-dir", str(project), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert SECRET not in proc.stderr and "0123456789abcdef" not in proc.stderr, proc.stderr
