@@ -348,6 +348,8 @@ class InferenceGateway(pulumi.ComponentResource):
         provider_name = f"{name}-{args.provider.class_name}"
         controller = args.provider.install(provider_name, self, [crds, *args.crds_before_controller])
         ready = [crds, *controller]
+        # Both proxies carry the same requests (the public one forwards with the longest route timeout).
+        stream_idle = stream_idle_timeout([r.timeouts.request for r in args.routes])
         gateway = self._gateway(f"{name}-gateway", provider_name, args.name, listeners(args), None, args, ready)
         self.model_gateway = args.name
         model_gateway = gateway
@@ -367,13 +369,11 @@ class InferenceGateway(pulumi.ComponentResource):
                 spec=forward,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway, model_gateway]),
             ))
-            args.provider.listener_settings(
-                provider_name, args.name, args.namespace, stream_idle_timeout([forward["rules"][0]["timeouts"]["request"]]),
-                self, [gateway])
+            args.provider.listener_settings(provider_name, args.name, args.namespace, stream_idle, self, [gateway])
             args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
         args.provider.listener_settings(
             provider_name if args.body_processor is None else f"{provider_name}-models", self.model_gateway,
-            args.namespace, stream_idle_timeout([r.timeouts.request for r in args.routes]), self, [model_gateway],
+            args.namespace, stream_idle, self, [model_gateway],
         )
         for route in args.routes:
             routes.append(

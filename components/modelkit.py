@@ -139,35 +139,25 @@ class ModelKitCache(pulumi.ComponentResource):
             "DOCKER_CONFIG": DOCKER_CONFIG_DIR,
         }
         extra_children: list[pulumi.Resource] = []
-        if registry.ca_cert:
-            ca_map = k8s.core.v1.ConfigMap(
-                f"{name}-registry-ca",
-                metadata=object_meta(f"{args.model}-registry-ca", args.namespace, component, **model_labels),
-                data={"ca.crt": registry.ca_cert},
+
+        def mount_file(key: str, file_name: str, content: str, folder: str) -> None:
+            """A file the loader reads, from a ConfigMap of this model, mounted read-only in `folder`."""
+            config_map = k8s.core.v1.ConfigMap(
+                f"{name}-{key}",
+                metadata=object_meta(f"{args.model}-{key}", args.namespace, component, **model_labels),
+                data={file_name: content},
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            extra_children.append(ca_map)
-            volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="registry-ca", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=ca_map.metadata.name)
-                )
-            )
-            mounts.append(k8s.core.v1.VolumeMountArgs(name="registry-ca", mount_path=REGISTRY_CA_DIR, read_only=True))
+            extra_children.append(config_map)
+            volumes.append(k8s.core.v1.VolumeArgs(
+                name=key, config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_map.metadata.name)))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name=key, mount_path=folder, read_only=True))
+
+        if registry.ca_cert:
+            mount_file("registry-ca", "ca.crt", registry.ca_cert, REGISTRY_CA_DIR)
             env["SSL_CERT_DIR"] = REGISTRY_CA_DIR
         if args.cosign and args.cosign.public_key:
-            key_map = k8s.core.v1.ConfigMap(
-                f"{name}-cosign-key",
-                metadata=object_meta(f"{args.model}-cosign-key", args.namespace, component, **model_labels),
-                data={"cosign.pub": args.cosign.public_key},
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            extra_children.append(key_map)
-            volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="cosign-key", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=key_map.metadata.name)
-                )
-            )
-            mounts.append(k8s.core.v1.VolumeMountArgs(name="cosign-key", mount_path=COSIGN_KEY_DIR, read_only=True))
+            mount_file("cosign-key", "cosign.pub", args.cosign.public_key, COSIGN_KEY_DIR)
             env["COSIGN_KEY"] = f"{COSIGN_KEY_DIR}/cosign.pub"
         elif args.cosign:
             env["COSIGN_CERT_IDENTITY"] = args.cosign.cert_identity or ""

@@ -204,6 +204,11 @@ def xpum_v1_pod_spec(exporter: GpuExporter, claim_template: pulumi.Input[str]) -
     )
 
 
+def bearer(token: k8s.core.v1.Secret) -> dict:
+    """A monitor endpoint's credentials: the token of a service-account token Secret beside the monitor."""
+    return {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}}
+
+
 def chart_image(image: str) -> tuple[str, str]:
     """(repository, tag) for a chart that writes `repository:tag`; a digest rides on the tag (`v2.0.0@sha256:...`)."""
     name, _, digest = image.partition("@")
@@ -300,7 +305,7 @@ class Monitoring(pulumi.ComponentResource):
                     "namespaceSelector": {"matchNames": [router.namespace]},
                     "podMetricsEndpoints": [{
                         "port": "metrics", "path": "/metrics", "interval": "15s",
-                        "authorization": {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}},
+                        "authorization": bearer(token),
                     }],
                 },
                 [token, *crds_ready],
@@ -433,7 +438,7 @@ class Monitoring(pulumi.ComponentResource):
         waits = list(crds_ready)
         if t.epp_metrics_auth:
             token = self._metrics_token(f"{name}-{t.model}-epp", args, t.namespace, t.pool_name, t.waits_for)
-            endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": token.metadata.name, "key": "token"}}
+            endpoint["authorization"] = bearer(token)
             waits.append(token)
         self._monitoring_object(
             f"{name}-{t.model}-epp", "ServiceMonitor", f"{t.model}-epp", t.namespace, args.monitor_labels,

@@ -20,8 +20,8 @@ import functools
 import io
 import json
 import os
-import tarfile
 import sys
+import tarfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path

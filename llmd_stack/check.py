@@ -150,10 +150,9 @@ def _violation_rows(found, config_found) -> list[tuple[str, str, str, str, str]]
     return sorted(rows, key=lambda row: row[1] != "mandatory")
 
 
-def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None, config_found=()) -> str:
+def table(found, verdict_list: list[Verdict], config_found=()) -> str:
     """`--verbose`: every rule and config check with its level and result, then one row per violation."""
-    text = _columns([("rule", "level", "result"),
-                     *((v.id, v.level, v.detail) for v in verdicts(found, overrides, result, config_found))])
+    text = _columns([("rule", "level", "result"), *((v.id, v.level, v.detail) for v in verdict_list)])
     rows = [("rule", "level", "resource", "message")]
     rows += [(rule, level, resource, f"{message}. Fix: {fix}")
              for rule, level, resource, message, fix in _violation_rows(found, config_found)]
@@ -162,13 +161,13 @@ def table(found, overrides: Mapping[str, Any] | None = None, result: RenderResul
     return text
 
 
-def brief(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None, config_found=()) -> str:
+def brief(found, verdict_list: list[Verdict], config_found=()) -> str:
     """The default: each violation with its fix, then what was not applicable or not verified, by name."""
     lines = []
     for rule, level, resource, message, fix in _violation_rows(found, config_found):
         lines += [f"{level:9s}  {rule}: {message}", f"{'':9s}  at {resource}", f"{'':9s}  fix: {fix}"]
     by_status: dict[str, list[str]] = {}
-    for verdict in verdicts(found, overrides, result, config_found):
+    for verdict in verdict_list:
         by_status.setdefault(verdict.status, []).append(verdict.id)
     for status, label in (("n/a", "not applicable (nothing to judge)"), ("not verified", "not verified (chart not rendered)"),
                           ("skipped", "disabled by policy config")):
@@ -181,11 +180,12 @@ def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None,
     """Print the verdicts (`verbose`: the full table); 1 when a mandatory rule or a config check is violated."""
     found = judged(violations(result, overrides), result)
     config_found = config_violations(result)
-    text = (table if verbose else brief)(found, overrides, result, config_found)
+    verdict_list = verdicts(found, overrides, result, config_found)
+    text = (table if verbose else brief)(found, verdict_list, config_found)
     if text:
         print(text)
     mandatory = [f for f in found if f[1] == "mandatory"]
-    counts = Counter(v.status for v in verdicts(found, overrides, result, config_found))
+    counts = Counter(v.status for v in verdict_list)
     print(
         f"policy checks: {len(ALL_RULES)} rules and {len(CONFIG_CHECKS)} config checks: {counts['ok']} ok, "
         f"{counts['violated']} violated, {counts['n/a']} not applicable, {counts['not verified']} not verified"

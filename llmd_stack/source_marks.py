@@ -6,6 +6,7 @@ file's node tree along its key path, so the line shown is the one to edit.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -86,7 +87,8 @@ def locate(text: str, path: str, project: str) -> Mark | None:
     return Mark.of(here.start_mark)
 
 
-def secret_spans(text: str, secret_keys: tuple[str, ...]) -> list[tuple[int, int, int, int]]:
+@functools.lru_cache(maxsize=8)  # every problem's excerpt reads the same file
+def secret_spans(text: str, secret_keys: tuple[str, ...]) -> tuple[tuple[int, int, int, int], ...]:
     """(line, column, end line, end column), 0-based, of every value under a secret key or a `secure:` key, however
     it is written (qualified or not, quoted or not, block or flow, over several lines). Read token by token, so a file
     with a syntax error is covered up to the error, and a secret value the error cuts short runs to the end."""
@@ -110,10 +112,10 @@ def secret_spans(text: str, secret_keys: tuple[str, ...]) -> list[tuple[int, int
                                                                           yaml.FlowMappingEndToken))), None)
         end = (following.start_mark.line, following.start_mark.column) if following else end_of_text
         spans.append((*start, *end))
-    return spans
+    return tuple(spans)
 
 
-def _masked(line: str, row: int, spans: list[tuple[int, int, int, int]], secret_keys: tuple[str, ...]) -> str:
+def _masked(line: str, row: int, spans: tuple[tuple[int, int, int, int], ...], secret_keys: tuple[str, ...]) -> str:
     """The line with every character inside a secret span, and anything after a secret key's name (for what the
     tokens could not reach, e.g. a line the error is on), replaced by one `<redacted>` per run."""
     hidden = [False] * len(line)
