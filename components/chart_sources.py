@@ -16,7 +16,6 @@ class ChartSource:
     version: str  # the pinned default
     repo: str | None = None  # an HTTP chart repository
     supported: tuple[str, ...] = ()  # other versions the program renders (the guard table says what each lacks)
-    rendered: bool = True  # False for a helm.v3.Release: one opaque resource for the engine too, never rendered
 
     @property
     def versions(self) -> tuple[str, ...]:
@@ -49,7 +48,7 @@ KGATEWAY_CRDS = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-
 KGATEWAY = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway", "v2.1.2")
 XPUMD = ChartSource("oci://ghcr.io/intel/xpumanager/charts/xpumd", "2.0.0")
 KUBE_PROMETHEUS_STACK = ChartSource("kube-prometheus-stack", "88.5.3",
-                                    repo="https://prometheus-community.github.io/helm-charts", rendered=False)
+                                    repo="https://prometheus-community.github.io/helm-charts")
 GATEWAY_API_CRDS = FileSource(
     "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml", "v1.4.0")
 # Every GAIE CRD at the pool chart's release (not only the v1 pool CRD).

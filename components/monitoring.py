@@ -4,9 +4,11 @@ One args object drives the whole composition and each part can be swapped (kube-
 Prometheus instead of kube-prometheus-stack, XPU Manager v1 or v2. Monitors live here, not in the serving charts,
 so model pods never wait for the Prometheus CRDs.
 
-kube-prometheus-stack uses `helm.v3.Release`: its admission-webhook certificate Jobs are Helm hooks, which only
-Helm itself runs (`helm.v4.Chart` would apply them as plain objects, out of order). The xpumd chart has no hooks
-and uses `helm.v4.Chart`.
+kube-prometheus-stack and the xpumd chart are `helm.v4.Chart`s: a preview shows every object they deploy, CrossGuard
+judges each, and the CRDs kube-prometheus-stack carries are applied again when its version moves. helm.v4.Chart drops
+Helm hooks (the provider renders with DisableHooks), so the chart's admission-webhook certificate Jobs never run: the
+program turns that webhook (and the operator's TLS, whose certificate those Jobs make) off instead of deploying a
+webhook whose Secret nobody creates.
 """
 
 from __future__ import annotations
@@ -43,9 +45,6 @@ class InstallPrometheus:
     embedded_control_plane: bool = False
 
 
-# A first install pulls a dozen images (Prometheus, operator, Grafana, kube-state-metrics) over a home link:
-# Helm's default 300 s wait is too short for that.
-INSTALL_TIMEOUT_SECONDS = 1200
 # The kube-prometheus-stack parts that scrape control-plane components, and the default rule groups alerting on them.
 CONTROL_PLANE_SCRAPES = ("kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd")
 CONTROL_PLANE_RULES = ("kubeControllerManager", "kubeSchedulerAlerting", "kubeSchedulerRecording", "kubeProxy", "etcd")
@@ -106,16 +105,22 @@ def prometheus_claim_name(release: str) -> str:
     return f"prometheus-db-prometheus-{release}-prometheus-0"
 
 
+def grafana_role_name(release: str) -> str:
+    return f"{release}-grafana-configmaps"
+
+
 def kube_prometheus_values(p: InstallPrometheus, admin_secret: pulumi.Input[str] | None) -> dict:
     grafana: dict = {"enabled": p.grafana}
     if p.grafana:
         grafana.update(
             admin={"existingSecret": admin_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
-            # Dashboards live in the monitoring namespace: the sidecar looks there only, and Grafana's RBAC is a
-            # namespaced Role, not a ClusterRole over every namespace's Secrets (grafana chart `rbac.namespaced`).
+            # Dashboards and datasources come from ConfigMaps in the monitoring namespace: the sidecars look there
+            # only, for ConfigMaps only, and Grafana is bound to the program's Role that reads ConfigMaps there (the
+            # chart's own Role always adds every Secret of the namespace).
             sidecar={"dashboards": {"enabled": True, "label": GRAFANA_DASHBOARD_LABEL, "labelValue": "1",
-                                    "searchNamespace": p.namespace}},
-            rbac={"namespaced": True},
+                                    "searchNamespace": p.namespace, "resource": "configmap"},
+                     "datasources": {"resource": "configmap"}},
+            rbac={"namespaced": True, "useExistingRole": grafana_role_name(p.release)},
         )
     claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": p.storage_size}}}
     if p.storage_class:
@@ -138,6 +143,8 @@ def kube_prometheus_values(p: InstallPrometheus, admin_secret: pulumi.Input[str]
         "grafana": grafana,
         # kube-state-metrics would list and watch every Secret in the cluster (its ClusterRole follows its collectors).
         "kube-state-metrics": {"collectorsExclude": ["secrets"]},
+        # Its certificate comes from Helm hook Jobs, which helm.v4.Chart never runs (module docstring).
+        "prometheusOperator": {"admissionWebhooks": {"enabled": False}, "tls": {"enabled": False}},
         **(_embedded_control_plane() if p.embedded_control_plane else {}),
     }
 
@@ -277,18 +284,25 @@ class Monitoring(pulumi.ComponentResource):
                 )
                 admin_secret = secret.metadata.name
                 waits.append(secret)
-            release = k8s.helm.v3.Release(
+            if prometheus.grafana:
+                waits.append(k8s.rbac.v1.Role(
+                    f"{name}-grafana-role",
+                    metadata=object_meta(grafana_role_name(prometheus.release), prometheus.namespace, "grafana"),
+                    rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["configmaps"],
+                                                      verbs=["get", "list", "watch"])],
+                    opts=in_namespace,
+                ))
+            stack = k8s.helm.v4.Chart(
                 f"{name}-kube-prometheus-stack",
                 name=prometheus.release,
                 chart=KUBE_PROMETHEUS_STACK.chart,
                 version=prometheus.chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repo),
+                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repo),
                 namespace=prometheus.namespace,
-                timeout=INSTALL_TIMEOUT_SECONDS,
                 values=pulumi.Output.from_input(admin_secret).apply(lambda s: kube_prometheus_values(prometheus, s)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
             )
-            crds_ready = [release]
+            crds_ready = [stack]
 
         if args.exporter is not None:
             self._gpu_exporter(name, args, crds_ready)

@@ -1,8 +1,9 @@
-"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR] [--strict] [--verbose]`, `charts pull [--stack NAME]`,
+"""CLI: `python -m llmd_stack render|check --stack NAME [--out DIR] [--verbose]`, `charts pull [--stack NAME]`,
 `diff BASE HEAD`.
 
 Exit codes: 0 ok, 1 a mandatory policy or config check is violated (check) or a chart could not be pulled,
-2 the configuration is invalid, Helm refused a chart's values, or (--strict) a chart is not in the cache.
+2 the configuration is invalid or Helm refused a chart's values, 3 a chart could not be rendered, so what it deploys
+was not checked (the render is still written).
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ import sys
 from pathlib import Path
 
 from . import render as render_out
-from .charts import ChartCache
+from .charts import ChartCache, missing_message
 from .config import ConfigError
 from .engine import ChartFailed, DuplicateUrn
 from .offline import render_stack
-
-PULL_HINT = "python -m llmd_stack charts pull"
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m llmd_stack", description=__doc__)
@@ -29,7 +27,6 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
         cmd.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
         cmd.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
-        cmd.add_argument("--strict", action="store_true", help="a chart missing from the chart cache is an error (exit 2)")
         cmd.add_argument("-v", "--verbose", action="store_true",
                          help="every resource type and chart" + (", and every rule with its result" if name == "check" else ""))
         if name == "check":
@@ -45,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("base", type=Path)
     diff.add_argument("head", type=Path)
     return parser
+
+
+EXIT_INCOMPLETE = 3
 
 
 def _failed(out_dir: Path) -> int:
@@ -119,20 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         return _failed(out_dir)
     for warning in result.warnings:
         print(f"warning: {stack_file}: {warning}", file=sys.stderr)
-    for chart in result.unrendered:
-        print(f"warning: {stack_file}: {chart.kind} {chart.label} is not in the chart cache: its objects are not rendered (run `{PULL_HINT}`)",
-              file=sys.stderr)
-    if args.strict and result.unrendered:
-        print(f"error: --strict: {len(result.unrendered)} chart(s) not rendered; nothing written", file=sys.stderr)
-        return _failed(out_dir)
     render_out.write(result, out_dir)
     print(render_out.summary(result, args.verbose))
     print(f"wrote {out_dir}/resources.json and {out_dir}/manifests/")
+    code = 0
     if args.command == "check":
         from .check import run_checks
 
-        return run_checks(result, policy_config, args.verbose)
-    return 0
+        code = run_checks(result, policy_config, args.verbose)
+    if result.unrendered:
+        # Written, but not what `pulumi up` would deploy: the rules never saw these charts' objects.
+        labels = [f"{chart.kind} {chart.label}" for chart in result.unrendered]
+        print(f"error: {stack_file}: {missing_message(labels, ChartCache.from_env())}", file=sys.stderr)
+        code = code or EXIT_INCOMPLETE
+    return code
 
 
 if __name__ == "__main__":

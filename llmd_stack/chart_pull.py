@@ -10,8 +10,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
-from .charts import CHART_TYPE, CONFIG_FILE_TYPE, ChartCache, archive_name, is_url, url_path
+from .charts import CHART_TYPE, CONFIG_FILE_TYPE, ChartCache, archive_name, chart_name, is_url, url_path
 from .config import ConfigError
 from .offline import render_stack
 from .stackfile import stack_names
@@ -38,6 +39,14 @@ class Wanted:
     @property
     def label(self) -> str:
         return self.chart if self.is_file else f"{self.chart} {self.version}"
+
+    @property
+    def short_label(self) -> str:
+        """`inferencepool v1.2.1`, or a file's project, release and name (`gateway-api v1.4.0 standard-install.yaml`)."""
+        if not self.is_file:
+            return f"{chart_name(self.chart)} {self.version}"
+        parts = urlparse(self.chart).path.strip("/").split("/")
+        return " ".join([parts[1], *parts[-2:]]) if len(parts) >= 4 else self.chart
 
 
 def wanted_by(project_dir: Path, stacks: list[str]) -> tuple[list[Wanted], list[str]]:
@@ -67,7 +76,7 @@ def catalogue() -> list[Wanted]:
     """Every chart and file the program can render, each supported version (what the tests need)."""
     from components.chart_sources import CHARTS, FILES
 
-    found = [Wanted(c.chart, v, c.repo or "") for c in CHARTS if c.rendered for v in c.versions]
+    found = [Wanted(c.chart, v, c.repo or "") for c in CHARTS for v in c.versions]
     found += [Wanted(f.at(v)) for f in FILES for v in f.versions]
     return sorted(set(found), key=lambda w: w.label)
 

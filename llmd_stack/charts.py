@@ -78,6 +78,16 @@ class ChartNotCached(LookupError):
         return f"{self.what} {self.version}" if self.version else self.what
 
 
+PULL_COMMAND = "python -m llmd_stack charts pull"
+
+
+def missing_message(labels: list[str], cache: "ChartCache", what: str = "not rendered, so not checked") -> str:
+    """One line: what could not be rendered, and the ways to get it (the CLI, `make render` and `make test` say this)."""
+    return (f"{what}: {', '.join(labels)} (not in the chart cache {cache.describe()}); fetch "
+            f"them with `{PULL_COMMAND}` (needs network access to their registries), or set LLMD_CHART_CACHE to a "
+            "folder that holds them (a chart mirror)")
+
+
 class ChartRenderError(ValueError):
     """Helm refused the chart with these values (a template `required`, a schema violation)."""
 
@@ -175,10 +185,18 @@ def _meta(obj: Mapping[str, Any], key: str) -> Any:
     return metadata.get(key) if isinstance(metadata, Mapping) else None
 
 
+class _ManifestLoader(yaml.CSafeLoader):
+    """YAML as Kubernetes reads manifests: a plain `=` is the string "=" (YAML 1.1's `!!value` type, which PyYAML
+    cannot construct; prometheus-operator's CRDs hold one)."""
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:value", yaml.constructor.SafeConstructor.construct_yaml_str)
+
+
 def _documents(text: str) -> list[dict[str, Any]]:
     """The non-empty objects of a YAML stream; `kind: List` expanded into its items."""
     found: list[dict[str, Any]] = []
-    for doc in yaml.load_all(text, Loader=yaml.CSafeLoader):
+    for doc in yaml.load_all(text, Loader=_ManifestLoader):
         if not isinstance(doc, dict) or not doc:
             continue
         if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
@@ -345,9 +363,17 @@ def _load_chart(path: str, mtime: float):
 _HELM_LOCK = threading.Lock()
 
 
+@functools.lru_cache(maxsize=32)
+def _chart_crds(path: str, mtime: float) -> str:
+    """The objects of the chart's `crds/` folders (its subcharts' included), as JSON: they do not depend on the
+    values, so each archive's are parsed once (kube-prometheus-stack's are 4.5 MB of YAML)."""
+    chart = _load_chart(path, mtime)
+    return json.dumps([doc for crd in chart.crds for doc in _documents(crd.get("data", ""))])
+
+
 @functools.lru_cache(maxsize=512)
-def _render_cached(path: str, mtime: float, values_json: str, release: str, namespace: str, skip_crds: bool) -> str:
-    """Helm's manifest (CRDs first, hooks dropped, kind-sorted) as JSON; cached since tests render the same often.
+def _render_cached(path: str, mtime: float, values_json: str, release: str, namespace: str) -> str:
+    """Helm's manifest (hooks dropped, kind-sorted) as JSON; cached since tests render the same often.
 
     Helm's render validates the values against the schemas of the chart and its enabled subcharts, as install does.
     """
@@ -370,8 +396,7 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
             continue
         manifests += [doc for doc in _documents(rendered[template]) if HOOK_ANNOTATION not in (_meta(doc, "annotations") or {})]
     manifests.sort(key=lambda o: (_KIND_RANK.get(str(o.get("kind")), len(_KIND_RANK)), "" if str(o.get("kind")) in _KIND_RANK else str(o.get("kind"))))
-    crds = [] if skip_crds else [doc for crd in chart.crds for doc in _documents(crd.get("data", ""))]
-    return json.dumps({"crds": crds, "manifests": manifests})
+    return json.dumps(manifests)
 
 
 # pulumi-kubernetes runs a Chart's plugins and post-renderers from the program's directory: so does the render.
@@ -426,14 +451,14 @@ def render_chart(inputs: Mapping[str, Any], resource_name: str, cache: ChartCach
     release = str(inputs.get("name") or resource_name)
     namespace = str(inputs.get("namespace") or DEFAULT_NAMESPACE)
     values_json = json.dumps(inputs.get("values") or {}, sort_keys=True)
-    rendered = json.loads(_render_cached(str(path), _mtime(path), values_json, release, namespace, bool(inputs.get("skipCrds"))))
+    manifests = json.loads(_render_cached(str(path), _mtime(path), values_json, release, namespace))
+    crds = [] if inputs.get("skipCrds") else json.loads(_chart_crds(str(path), _mtime(path)))
     label = f"{chart_name(chart)} {version}"
-    manifests = rendered["manifests"]
     post_renderer = inputs.get("postRenderer")
     if post_renderer:
         manifests = json.loads(_post_render(json.dumps(manifests), str(post_renderer["command"]),
                                             tuple(str(a) for a in post_renderer.get("args") or ()), f"chart {label}"))
-    return _children(rendered["crds"] + manifests, namespace, f"chart {label}", inputs, resource_name), label
+    return _children(crds + manifests, namespace, f"chart {label}", inputs, resource_name), label
 
 
 def render_config_file(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:

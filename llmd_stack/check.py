@@ -24,7 +24,7 @@ from policies.rules import ALL_RULES, Res, evaluate, rule_config  # noqa: E402
 
 def resources_of(result: RenderResult) -> list[Res]:
     """The resources as CrossGuard's per-resource and stack checks receive them (engine inputs, not the program's)."""
-    return [Res(r.type, r.inputs, r.urn, r.name, r.protect) for r in result.resources]
+    return [Res(r.type, r.inputs, r.urn, r.name, r.protect, r.parent or "") for r in result.resources]
 
 
 def violations(result: RenderResult, overrides: Mapping[str, Any] | None = None):
@@ -115,7 +115,8 @@ class Verdict:
 def verdicts(found, overrides: Mapping[str, Any] | None = None, result: RenderResult | None = None,
              config_found=()) -> list[Verdict]:
     """One verdict per rule and config check. "n/a": the stack holds nothing the rule judges; "not verified": what
-    it judges may sit in a chart that was not rendered."""
+    it judges may sit in a chart that was not rendered (a rule that judges every object and found nothing on what was
+    rendered is not verified either: it never saw the rest)."""
     counts = Counter(rule.id for rule, _, _ in found)
     resources = resources_of(result) if result is not None else []
     out = []
@@ -125,15 +126,18 @@ def verdicts(found, overrides: Mapping[str, Any] | None = None, result: RenderRe
         missing = ", ".join(because) if len(because) <= 2 else f"{len(because)} charts and files listed below"
         if level == "disabled":
             status, detail = "skipped", "skipped"
-        elif missing and (not rule.any_object or not rule.applicable(resources)):
+        elif rule.id in counts:
+            status, detail = "violated", f"{counts[rule.id]} violation(s)"
+            if missing:
+                detail += f"; not verified for {missing} (not rendered)"
+        elif missing and rule.any_object and rule.applicable(resources):
+            status, detail = "not verified", f"ok on what was rendered; not verified for {missing} (not rendered)"
+        elif missing:
             status, detail = "not verified", f"not verified: needs {missing} (not rendered)"
         elif result is not None and not rule.applicable(resources):
             status, detail = "n/a", "n/a: nothing in the stack it judges"
         else:
-            status = "violated" if rule.id in counts else "ok"
-            detail = f"{counts[rule.id]} violation(s)" if rule.id in counts else "ok"
-            if missing:
-                detail += f"; not verified for {missing} (not rendered)"
+            status, detail = "ok", "ok"
         out.append(Verdict(rule.id, level, status, detail))
     config_counts = Counter(check.id for check, _, _ in config_found)
     for check in CONFIG_CHECKS:
@@ -141,6 +145,11 @@ def verdicts(found, overrides: Mapping[str, Any] | None = None, result: RenderRe
         out.append(Verdict(f"config:{check.id}", "mandatory", "violated" if count else "ok",
                            f"{count} violation(s)" if count else "ok"))
     return out
+
+
+def incomplete(verdict_list: list[Verdict], result: RenderResult) -> bool:
+    """Whether the check could not check everything: a chart not rendered, or a mandatory rule not verified."""
+    return bool(result.unrendered) or any(v.status == "not verified" and v.level == "mandatory" for v in verdict_list)
 
 
 def _violation_rows(found, config_found) -> list[tuple[str, str, str, str, str]]:
@@ -176,8 +185,13 @@ def brief(found, verdict_list: list[Verdict], config_found=()) -> str:
     return "\n".join(lines)
 
 
+EXIT_VIOLATED = 1
+EXIT_INCOMPLETE = 3
+
+
 def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None, verbose: bool = False) -> int:
-    """Print the verdicts (`verbose`: the full table); 1 when a mandatory rule or a config check is violated."""
+    """Print the verdicts (`verbose`: the full table). 1 when a mandatory rule or a config check is violated, else 3
+    when something could not be checked (a green check means everything was checked), else 0."""
     found = judged(violations(result, overrides), result)
     config_found = config_violations(result)
     verdict_list = verdicts(found, overrides, result, config_found)
@@ -192,14 +206,12 @@ def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None,
         + (f", {counts['skipped']} disabled" if counts["skipped"] else "")
         + f"; {len(mandatory) + len(config_found)} mandatory and {len(found) - len(mandatory)} advisory violation(s)"
     )
-    unseen = _unrendered(result)
-    if unseen:
-        why = []
-        if result.unrendered:
-            why.append("a chart not in the cache: run `python -m llmd_stack charts pull`")
-        if any(label.startswith("release ") for label in unseen.values()):
-            why.append("a helm.v3.Release is one opaque resource, in a real preview too")
-        print(f"objects no rule saw: {', '.join(sorted(unseen.values()))} ({'; '.join(why)})")
     if not verbose:
         print("every rule and its result: check --verbose")
-    return 1 if mandatory or config_found else 0
+    releases = sorted(label for label in _unrendered(result).values() if label.startswith("release "))
+    if releases:
+        print(f"error: not checked: {', '.join(releases)} (a helm.v3.Release is one opaque resource, in a real preview "
+              "too)", file=sys.stderr)
+    if mandatory or config_found:
+        return EXIT_VIOLATED
+    return EXIT_INCOMPLETE if incomplete(verdict_list, result) else 0

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import atexit
 import copy
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
+from llmd_stack.charts import ChartCache
 from llmd_stack.engine import RenderResult
 from llmd_stack.offline import render_config
 from llmd_stack.stackfile import plain_config
@@ -20,24 +18,27 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_CHARTS = ROOT.parent / "shared" / "charts"
 
 
-def _test_chart_cache() -> Path:
-    """The chart cache tests render from: the configured one (LLMD_CHART_CACHE, else the shared mirror beside the
-    project, else the user cache `make test` fills), without kgateway. The mirror has no kgateway, so CI renders it
-    opaque; leaving it out everywhere keeps every run's expectations the same as CI's."""
+def _test_chart_cache() -> str:
+    """The chart cache tests render from: the configured one (LLMD_CHART_CACHE), else the shared mirror beside the
+    project, else the user cache `make test` fills. Every chart the stacks deploy renders from it."""
     from llmd_stack.charts import DEFAULT_CACHE
 
-    configured = os.environ.get("LLMD_CHART_CACHE") or str(SHARED_CHARTS if SHARED_CHARTS.is_dir() else DEFAULT_CACHE)
-    view = Path(tempfile.mkdtemp(prefix="llmd-test-charts-"))
-    atexit.register(shutil.rmtree, view, ignore_errors=True)
-    for folder in (Path(p).expanduser() for p in configured.split(":") if p):
-        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if not entry.name.startswith("kgateway") and not (view / entry.name).exists():
-                (view / entry.name).symlink_to(entry.resolve())
-    return view
+    return os.environ.get("LLMD_CHART_CACHE") or str(SHARED_CHARTS if SHARED_CHARTS.is_dir() else DEFAULT_CACHE)
 
 
-TEST_CHARTS = _test_chart_cache()
-os.environ["LLMD_CHART_CACHE"] = str(TEST_CHARTS)
+os.environ["LLMD_CHART_CACHE"] = _test_chart_cache()
+TEST_CACHE = ChartCache.from_env()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Without every chart the tests render, the suite stops here with one message (not 96 failures)."""
+    from llmd_stack.chart_pull import catalogue
+    from llmd_stack.charts import missing_message
+
+    missing = [w.short_label for w in catalogue() if TEST_CACHE.find(w.cache_path) is None]
+    if missing:
+        pytest.exit(f"error: {missing_message(missing, TEST_CACHE, 'the tests render these charts and files')}",
+                    returncode=3)
 TOKEN = "s3cr3t-robot-token-value"
 PASSWORD = "gr4fana-admin-password"
 API_KEY = "sk-homelab-api-key-0123456789abcdef"

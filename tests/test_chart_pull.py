@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import ROOT, TEST_CHARTS
+from conftest import ROOT, TEST_CACHE
 
 from llmd_stack.chart_pull import Wanted, pull, wanted_by
 from llmd_stack.charts import ChartCache
@@ -23,6 +23,7 @@ def test_every_chart_and_file_the_stacks_render_is_wanted():
         "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool v1.2.1",
         "oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing v1.2.1",  # sim: two models
         "llm-d-modelservice v0.4.12",
+        "kube-prometheus-stack 88.5.3",
         "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway v2.1.2",
         "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds v2.1.2",
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml",
@@ -35,42 +36,40 @@ def test_every_chart_and_file_the_stacks_render_is_wanted():
 
 def _fake_helm(wanted: Wanted, scratch: Path) -> Path:
     """Stands in for the registry: serves the archive from the shared mirror, as `helm pull` would write it."""
-    source = TEST_CHARTS / wanted.cache_path
-    if not source.exists():
+    source = TEST_CACHE.find(wanted.cache_path)
+    if source is None or "kgateway" in wanted.chart:  # a registry that cannot be reached
         raise RuntimeError(f"{wanted.chart}: not found")
     return Path(shutil.copy(source, scratch / source.name))
 
 
 def _fake_https(url: str, scratch: Path) -> Path:
     target = scratch / "file"
-    shutil.copy(TEST_CHARTS / Wanted(url).cache_path, target)
+    shutil.copy(TEST_CACHE.find(Wanted(url).cache_path), target)
     return target
 
 
 def test_pull_fills_the_first_folder_skips_what_is_cached_and_reports_failures(tmp_path):
     wanted, _ = wanted_by(ROOT, ["homelab"])
-    cache = ChartCache((tmp_path / "cache", TEST_CHARTS))
+    cache = ChartCache((tmp_path / "cache", *TEST_CACHE.folders))
     outcome = dict((w.label, status) for w, status in pull(wanted, ChartCache((tmp_path / "cache",)),
                                                              fetch_chart=_fake_helm, fetch_file=_fake_https))
     assert outcome["llm-d-modelservice v0.4.12"] == "pulled"
     assert outcome["oci://cr.kgateway.dev/kgateway-dev/charts/kgateway v2.1.2"].startswith("failed: ")
     assert (tmp_path / "cache" / "llm-d-modelservice-v0.4.12.tgz").read_bytes() == (
-        TEST_CHARTS / "llm-d-modelservice-v0.4.12.tgz").read_bytes()
+        TEST_CACHE.find("llm-d-modelservice-v0.4.12.tgz")).read_bytes()
     assert (tmp_path / "cache" / "urls/github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml").is_file()
     again = dict((w.label, s) for w, s in pull(wanted, cache, fetch_chart=_fake_helm, fetch_file=_fake_https))
     assert again["llm-d-modelservice v0.4.12"] == "cached"
     assert not list((tmp_path / "cache").glob("kgateway*"))
 
 
-def test_the_catalogue_holds_every_chart_the_tests_render_and_the_test_cache_has_all_but_kgateway():
+def test_the_catalogue_holds_every_chart_the_tests_render_and_the_test_cache_has_them_all():
     from llmd_stack.chart_pull import catalogue
 
     wanted = catalogue()
     labels = {w.label for w in wanted}
     assert "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool v1.1.0" in labels
     assert "oci://ghcr.io/intel/xpumanager/charts/xpumd 2.0.0" in labels
-    assert not any("kube-prometheus-stack" in label for label in labels)  # a helm.v3.Release: never rendered
-    mirror = ChartCache((TEST_CHARTS,))  # `make test` pulls the catalogue; CI uses the shared mirror
-    missing = sorted(w.label for w in wanted if not mirror.find(w.cache_path))
-    assert missing == ["oci://cr.kgateway.dev/kgateway-dev/charts/kgateway v2.1.2",
-                       "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds v2.1.2"]
+    assert "kube-prometheus-stack 88.5.3" in labels
+    # `make test` pulls the catalogue; CI uses the shared mirror
+    assert sorted(w.label for w in wanted if not TEST_CACHE.find(w.cache_path)) == []

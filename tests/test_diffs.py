@@ -127,7 +127,7 @@ def test_homelab_urns_match_the_checked_in_list():
 
     (`import conftest` renders from the same chart cache as the tests.)
     """
-    # Chart-rendered objects are in the list too: tests render from the chart mirror, kgateway left out (conftest).
+    # Chart-rendered objects are in the list too: tests render every chart the stack deploys from the chart mirror.
     current = sorted(r.urn for r in render_stack(ROOT, "homelab").resources)
     expected = [line for line in URNS.read_text().splitlines() if line.strip()]
     missing, extra = sorted(set(expected) - set(current)), sorted(set(current) - set(expected))

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from conftest import chart_values, objects
+from conftest import chart_values, declared_objects, objects
 
 from components.dashboard import expressions
 from components.metric_names import EPP_METRICS, KUBE_METRICS, VLLM_METRICS, XPUM_METRICS, known_metric
@@ -31,7 +31,8 @@ def metric_names(expr: str) -> set[str]:
 
 
 def rules(result) -> list[dict]:
-    rule = next(o for o in objects(result, "PrometheusRule"))
+    """The program's alert rules (kube-prometheus-stack renders rules of its own)."""
+    rule = next(o for o in objects(result, "PrometheusRule") if o["metadata"]["name"] == "llm-d-alerts")
     return [r for group in rule["spec"]["groups"] for r in group["rules"]]
 
 
@@ -78,7 +79,8 @@ def test_epp_is_scraped_without_a_token_where_the_epp_serves_metrics_openly(home
     epp = by_kind_name(homelab_render, "Deployment", f"{pool_release}-epp")
     assert "--metrics-endpoint-auth=false" in epp["spec"]["template"]["spec"]["containers"][0]["args"]
     assert not [s for s in objects(homelab_render, "Secret") if s.get("type") == "kubernetes.io/service-account-token"]
-    assert not [r for r in objects(homelab_render, "ClusterRole")
+    # (Prometheus' own ClusterRole, from kube-prometheus-stack, may get /metrics: it scrapes the kubelets.)
+    assert not [r for r in declared_objects(homelab_render, "ClusterRole")
                 if any("/metrics" in (rule.get("nonResourceURLs") or []) for rule in r.get("rules") or [])]
 
 
@@ -112,11 +114,15 @@ def test_gpu_exporter_service_and_monitor_match_the_daemonset(homelab_render):
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
 
 
-def test_every_monitor_is_labelled_for_the_installed_prometheus(homelab_render):
-    release = homelab_render.one("kubernetes:helm.sh/v3:Release").inputs["name"]
-    for kind in ("PodMonitor", "ServiceMonitor", "PrometheusRule"):
+def test_every_monitor_is_selected_by_the_installed_prometheus(homelab_render):
+    """What the rendered Prometheus selects (its selectors, as kube-prometheus-stack renders them), not a label the
+    program guesses."""
+    (prometheus,) = objects(homelab_render, "Prometheus")
+    for kind, field in (("PodMonitor", "podMonitor"), ("ServiceMonitor", "serviceMonitor"), ("PrometheusRule", "rule")):
+        assert prometheus["spec"][f"{field}NamespaceSelector"] == {}  # every namespace
+        wanted = prometheus["spec"][f"{field}Selector"]["matchLabels"]
         for monitor in objects(homelab_render, kind):
-            assert monitor["metadata"]["labels"]["release"] == release, (kind, monitor["metadata"]["name"])
+            assert wanted.items() <= monitor["metadata"]["labels"].items(), (kind, monitor["metadata"]["name"])
 
 
 def test_exporter_gets_gpus_through_dra_admin_access_without_privileges(homelab_render):
@@ -151,12 +157,12 @@ def test_dashboard_is_generated_and_provisioned_through_the_sidecar_label(homela
     titles = {p["title"] for p in board(homelab_render)["panels"]}
     assert titles >= {"Request rate", "Time to first token (p95)", "Inter-token latency (p95)", "Queue depth",
                       "KV cache use", "Prefix-cache hit rate", "GPU utilisation", "GPU memory used", "GPU temperature"}
-    values = chart_values_release(homelab_render)
-    assert values["grafana"]["sidecar"]["dashboards"]["label"] == "grafana_dashboard"
-
-
-def chart_values_release(result) -> dict:
-    return result.one("kubernetes:helm.sh/v3:Release").inputs["values"]
+    # Grafana's dashboard sidecar, as the chart renders it, watches ConfigMaps with that label.
+    grafana = by_kind_name(homelab_render, "Deployment", "kube-prometheus-stack-grafana")
+    sidecar = next(c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana-sc-dashboard")
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert env["LABEL"] == "grafana_dashboard" and env["LABEL_VALUE"] == "1" and env["RESOURCE"] == "configmap"
+    assert env["NAMESPACE"] == config_map["metadata"]["namespace"]
 
 
 @pytest.mark.parametrize("exporter, engine, vllm_gen", [
@@ -197,31 +203,35 @@ def test_exporter_v2_uses_the_xpumd_chart_with_the_prometheus_pipeline(render, h
 def test_prometheus_storage_and_retention_from_config(render, homelab):
     homelab["monitoring"] = {"prometheus": {"retention": "30d", "storageSize": "200Gi", "storageClass": "longhorn"}}
     result = render(homelab)
-    spec = chart_values_release(result)["prometheus"]["prometheusSpec"]
-    assert spec["retention"] == "30d"
-    template = spec["storageSpec"]["volumeClaimTemplate"]
+    (prometheus,) = objects(result, "Prometheus")
+    assert prometheus["spec"]["retention"] == "30d"
+    template = prometheus["spec"]["storage"]["volumeClaimTemplate"]
     assert template["spec"]["resources"]["requests"]["storage"] == "200Gi"
     pvc = next(r for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
                if r.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "prometheus-storage")
     assert pvc.protect and pvc.retain_on_delete
-    # The StatefulSet adopts the claim by name: <template>-prometheus-<release>-prometheus-0.
-    release = result.one("kubernetes:helm.sh/v3:Release").inputs["name"]
-    assert pvc.inputs["metadata"]["name"] == f"{template['metadata']['name']}-prometheus-{release}-prometheus-0"
+    # The operator's StatefulSet `prometheus-<Prometheus name>` adopts the claim by name: <template>-<statefulset>-0.
+    statefulset = f"prometheus-{prometheus['metadata']['name']}"
+    assert pvc.inputs["metadata"]["name"] == f"{template['metadata']['name']}-{statefulset}-0"
     assert pvc.inputs["spec"]["storageClassName"] == "longhorn"
 
 
 def test_grafana_password_comes_from_a_secret(homelab_render):
-    values = chart_values_release(homelab_render)["grafana"]
-    secret = by_kind_name(homelab_render, "Secret", values["admin"]["existingSecret"])
-    assert secret["stringData"]["admin-password"] == "[secret]"
-    assert "adminPassword" not in values
+    grafana = by_kind_name(homelab_render, "Deployment", "kube-prometheus-stack-grafana")
+    container = next(c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana")
+    env = {e["name"]: e for e in container["env"]}
+    reference = env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    secret = by_kind_name(homelab_render, "Secret", reference["name"])
+    assert secret["stringData"][reference["key"]] == "[secret]"
+    # The chart makes no Secret of its own holding a generated password.
+    assert not [s for s in objects(homelab_render, "Secret") if s["metadata"]["name"] == "kube-prometheus-stack-grafana"]
 
 
 def test_existing_prometheus_installs_nothing_and_labels_monitors_for_it(render, homelab):
     homelab["monitoring"] = {"prometheus": {"mode": "existing", "namespace": "observability",
                                             "monitorLabels": {"prometheus": "main"}}}
     result = render(homelab, {"registryToken": "t"})
-    assert not result.of_type("kubernetes:helm.sh/v3:Release")
+    assert not [c for c in result.of_type("kubernetes:helm.sh/v4:Chart") if "prometheus" in c.name]
     assert not [r for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
                 if r.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "prometheus-storage"]
     for kind in ("PodMonitor", "ServiceMonitor", "PrometheusRule"):

@@ -122,11 +122,19 @@ def test_only_prometheus_reaches_the_gpu_exporter(render, homelab, homelab_rende
     assert port in [p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])]
 
 
-def test_grafana_rbac_is_namespaced_and_kube_state_metrics_skips_secrets(homelab_render):
-    values = homelab_render.one("kubernetes:helm.sh/v3:Release").inputs["values"]
-    assert values["grafana"]["rbac"] == {"namespaced": True}
-    assert values["grafana"]["sidecar"]["dashboards"]["searchNamespace"] == "monitoring"
-    assert values["kube-state-metrics"]["collectorsExclude"] == ["secrets"]
+def test_grafana_reads_only_configmaps_of_its_namespace_and_kube_state_metrics_skips_secrets(homelab_render):
+    """Grafana is bound to the program's Role (ConfigMaps of its namespace), not the chart's (which always adds every
+    Secret there), and its sidecars watch ConfigMaps only; kube-state-metrics may not list Secrets."""
+    (binding,) = [b for b in objects(homelab_render, "RoleBinding") if b["metadata"]["name"] == "kube-prometheus-stack-grafana"]
+    role = next(r for r in objects(homelab_render, "Role") if r["metadata"]["name"] == binding["roleRef"]["name"])
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "monitoring"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]
+    assert not [r for r in objects(homelab_render, "ClusterRole") if "grafana" in r["metadata"]["name"]]
+    grafana = next(d for d in objects(homelab_render, "Deployment") if d["metadata"]["name"] == "kube-prometheus-stack-grafana")
+    sidecars = [c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"].startswith("grafana-sc-")]
+    assert sidecars and all({"name": "RESOURCE", "value": "configmap"} in c["env"] for c in sidecars)
+    (metrics_role,) = [r for r in objects(homelab_render, "ClusterRole") if r["metadata"]["name"] == "kube-prometheus-stack-kube-state-metrics"]
+    assert not [rule for rule in metrics_role["rules"] if "secrets" in rule["resources"]]
     (dashboard,) = [c for c in objects(homelab_render, "ConfigMap") if c["metadata"]["name"] == "llm-d-serving-dashboard"]
     assert dashboard["metadata"]["namespace"] == "monitoring"
 
@@ -207,15 +215,28 @@ def test_roles_a_chart_needs_are_allowed_and_power_grants_are_not(homelab_render
 
     rule = next(r for r in RULES if r.id == "roles-least-privilege")
 
-    def verdict(kind, body, labels=None):
+    chart = "urn:pulumi:s::p::llmd:routing:InferenceGateway$kubernetes:helm.sh/v4:Chart::gateway-kgateway-controller"
+
+    def verdict(kind, body, labels=None, name="x", parent=""):
         props = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
-                 "metadata": {"name": "x", "labels": labels or {}}, **body}
-        return rule.resource_check(Res(f"kubernetes:rbac.authorization.k8s.io/v1:{kind}", props, "u", "x", False),
-                                   rule.config)
+                 "metadata": {"name": name, "labels": labels or {}}, **body}
+        type_ = f"kubernetes:rbac.authorization.k8s.io/v1:{kind}"
+        urn = f"{parent.split('::')[2]}${type_}::" if parent else f"{type_}::"
+        urn = f"urn:pulumi:s::p::{urn}{parent.rsplit('::', 1)[-1] + ':' if parent else ''}{name}"
+        return rule.resource_check(Res(type_, props, urn, name, False, parent), rule.config)
 
     secrets = {"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]}
     assert verdict("ClusterRole", secrets)
-    assert verdict("ClusterRole", secrets, {"helm.sh/chart": "kgateway-v2.1.2"}) == []  # kgateway manages TLS Secrets
+    # kgateway's roles are a named exception, matched by the Chart that rendered them (their parent), not by a label.
+    assert verdict("ClusterRole", secrets, name="kgateway-kgateway-system", parent=chart) == []
+    assert verdict("ClusterRole", secrets, {"helm.sh/chart": "kgateway-v2.1.2"}, name="kgateway-kgateway-system")
+    assert verdict("ClusterRole", secrets, name="other", parent=chart)
+    # Without the parent in the options, the Chart is read from the object's own URN.
+    no_parent = Res("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", {"kind": "ClusterRole", "metadata": {
+        "name": "kgateway-kgateway-system"}, **secrets}, "urn:pulumi:s::p::llmd:routing:InferenceGateway$kubernetes:helm.sh/"
+        "v4:Chart$kubernetes:rbac.authorization.k8s.io/v1:ClusterRole::gateway-kgateway-controller:kgateway-kgateway-system",
+        "gateway-kgateway-controller:kgateway-kgateway-system", False)
+    assert rule.resource_check(no_parent, rule.config) == []
     assert verdict("ClusterRoleBinding", {"roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}})
     assert verdict("ClusterRole", {"rules": [{"nonResourceURLs": ["*"], "verbs": ["get"]}]})
     assert verdict("ClusterRole", {"rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],

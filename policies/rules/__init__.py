@@ -11,6 +11,17 @@ from .serving import RULES as SERVING_RULES
 ALL_RULES: list[Rule] = [*SECURITY_RULES, *SERVING_RULES]
 
 
+def settings(rule: Rule, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The rule's settings with the given ones over them; a mapping (named exceptions) is added to, not replaced."""
+    config = dict(rule.config)
+    for key, value in (given or {}).items():
+        if key not in rule.config:
+            continue
+        default = rule.config[key]
+        config[key] = {**default, **value} if isinstance(default, Mapping) and isinstance(value, Mapping) else value
+    return config
+
+
 def rule_config(rule: Rule, overrides: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
     """(enforcement level, config) of a rule after policy config, in `pulumi preview --policy-pack-config` form:
     `{"<rule id>": "advisory"}` or `{"<rule id>": {"enforcementLevel": "disabled", "<key>": <value>}}`."""
@@ -20,7 +31,7 @@ def rule_config(rule: Rule, overrides: Mapping[str, Any] | None) -> tuple[str, d
         level = override
     elif isinstance(override, Mapping):
         level = override.get("enforcementLevel", level)
-        config.update({k: v for k, v in override.items() if k != "enforcementLevel"})
+        config = settings(rule, override)
     return level, config
 
 
@@ -46,13 +57,13 @@ def pulumi_policies() -> list:
     def schema(rule: Rule):
         if not rule.config:
             return None
-        kinds = {str: "string", int: "integer", list: "array", bool: "boolean"}
+        kinds = {str: "string", int: "integer", list: "array", bool: "boolean", dict: "object"}
         return PolicyConfigSchema(
             properties={k: {"type": kinds[type(v)], "default": v} for k, v in rule.config.items()}
         )
 
     def options(config: Mapping[str, Any], rule: Rule) -> dict[str, Any]:
-        return {**rule.config, **{k: v for k, v in (config or {}).items() if k in rule.config}}
+        return settings(rule, config)
 
     policies = []
     for rule in ALL_RULES:
@@ -60,7 +71,8 @@ def pulumi_policies() -> list:
         level = EnforcementLevel(rule.level)
         if rule.resource_check:
             def validate(args, report, rule=rule):
-                res = Res(args.resource_type, args.props, args.urn, args.name, bool(args.opts.protect))
+                res = Res(args.resource_type, args.props, args.urn, args.name, bool(args.opts.protect),
+                          args.opts.parent or "")
                 for message in rule.resource_check(res, options(args.get_config(), rule)):
                     report(f"{message}. Fix: {rule.fix}")
 
@@ -68,7 +80,8 @@ def pulumi_policies() -> list:
                 name=rule.id, description=description, enforcement_level=level, validate=validate, config_schema=schema(rule)))
         if rule.stack_check:
             def validate_stack(args, report, rule=rule):
-                resources = [Res(r.resource_type, r.props, r.urn, r.name, bool(r.opts.protect)) for r in args.resources]
+                resources = [Res(r.resource_type, r.props, r.urn, r.name, bool(r.opts.protect),
+                                 r.parent.urn if r.parent is not None else "") for r in args.resources]
                 config = args.get_config() if hasattr(args, "get_config") else {}
                 for violation in rule.stack_check(resources, options(config, rule)):
                     report(f"{violation.message}. Fix: {rule.fix}", violation.urn)

@@ -16,6 +16,7 @@ class Res(NamedTuple):
     urn: str
     name: str
     protect: bool
+    parent: str = ""  # the parent's URN: a chart-rendered object's is its Chart's (CrossGuard's `opts.parent`)
 
 
 class Violation(NamedTuple):
@@ -174,6 +175,31 @@ def endpoint_pickers(pool: Res, resources: list[Res]) -> list[Res]:
         if resource_namespace(service) == namespace and name_of(service) == service_name:
             return workloads_selected(resources, namespace, dig(service.props, "spec", "selector"))
     return []
+
+
+CHART_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
+
+
+def urn_types(urn: str) -> list[str]:
+    """The type chain of a URN (`urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>`), outermost first."""
+    parts = urn.split("::")
+    return parts[2].split("$") if len(parts) >= 4 else []
+
+
+def urn_name(urn: str) -> str:
+    parts = urn.split("::")
+    return parts[-1] if len(parts) >= 4 else ""
+
+
+def rendering_chart(res: Res) -> str:
+    """The resource name of the Chart or YAML bundle that rendered this object ('' if the program declared it): all a
+    real preview tells of a chart-rendered object's origin, since the Chart itself reaches CrossGuard with no inputs.
+    From the parent CrossGuard names, else from the object's own URN (its parent's type, and the prefix the provider
+    gives a child's name: the Chart's resource name)."""
+    if res.parent:
+        return urn_name(res.parent) if urn_types(res.parent)[-1:] and urn_types(res.parent)[-1] in CHART_TYPES else ""
+    types = urn_types(res.urn)
+    return urn_name(res.urn).split(":", 1)[0] if len(types) >= 2 and types[-2] in CHART_TYPES else ""
 
 
 def chart_label(res: Res) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any, Mapping
 
@@ -23,6 +24,7 @@ from .base import (
     pod_labels,
     pod_spec,
     pod_specs,
+    rendering_chart,
     resource_namespace,
 )
 
@@ -235,10 +237,26 @@ _BUILT_IN_POWER_ROLES = ("cluster-admin", "admin", "edit")
 _ESCALATING_VERBS = ("escalate", "bind", "impersonate")
 
 
+# Roles the stack's charts need beyond the rule, each with the reason: `<Chart resource>/<role>` (globs), the Chart
+# being the one whose rendered child the role is (what a real preview tells of a chart-rendered object's origin: its
+# parent; a chart need not label what it renders, and kgateway labels nothing). `/<role>` names a role the program
+# itself declares.
+ROLE_EXCEPTIONS = {
+    "*-kgateway-controller/kgateway-*": (
+        "kgateway 2.1's controller (its chart's own ClusterRole; no value narrows it) reads the certificate Secrets that "
+        "Gateway listeners name and creates each Gateway's proxy ServiceAccount and ConfigMap"),
+    "*-kube-prometheus-stack/*-operator": (
+        "prometheus-operator writes each Prometheus' generated configuration and TLS assets into Secrets and ConfigMaps "
+        "and runs it as a StatefulSet, with the RBAC upstream documents as its minimum (prometheus-operator "
+        "Documentation/platform/rbac.md, which the chart's template follows)"),
+}
+
+
 def _allowed_role(res: Res, config: Mapping[str, Any]) -> bool:
-    """Named in `allowedRoles`, or rendered by a chart in `allowedCharts` (its `helm.sh/chart` label)."""
-    chart = str((dig(res.props, "metadata", "labels") or {}).get("helm.sh/chart") or "")
-    return name_of(res) in config["allowedRoles"] or any(chart.startswith(f"{c}-") for c in config["allowedCharts"])
+    """An exception in `allowed`: `<Chart resource>/<role name>` globs, matched against the Chart that rendered the
+    role (its parent) and the role's name."""
+    key = f"{rendering_chart(res)}/{name_of(res)}"
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in config["allowed"])
 
 
 def _roles(res: Res, config: Mapping[str, Any]) -> list[str]:
@@ -303,11 +321,12 @@ RULES = [
          "private keys).", "mandatory",
          "Put the secret in a Secret (Pulumi secret config) and pass it with valueFrom.secretKeyRef.",
          resource_check=_secrets_in_args, any_object=True, applies_to=is_workload),
-    # kgateway's controller manages the TLS Secrets its Gateways use: its chart's roles are allowed by default.
     Rule("roles-least-privilege", "No role grants '*', Secrets, escalate/bind/impersonate or aggregation, and no "
-         "binding hands out cluster-admin/admin/edit, unless allow-listed.", "mandatory",
-         "Grant named resources and verbs; allow a chart's roles (allowedCharts) or a role (allowedRoles) if it must.",
-         resource_check=_roles, config={"allowedRoles": [], "allowedCharts": ["kgateway"]}, any_object=True, applies_to=of_kinds("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")),
+         "binding hands out cluster-admin/admin/edit, unless it is a named exception (`allowed`: "
+         "`<Chart resource>/<role>` -> reason).", "mandatory",
+         "Grant named resources and verbs; if a chart's controller really needs it, add `<Chart resource>/<role>` "
+         "with the reason to the rule's `allowed` policy config.",
+         resource_check=_roles, config={"allowed": dict(ROLE_EXCEPTIONS)}, any_object=True, applies_to=of_kinds("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")),
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
          stack_check=_network_isolation, charts=("inferencepool", "llm-d-modelservice"), applies_to=is_model_server),

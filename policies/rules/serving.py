@@ -328,18 +328,56 @@ def _route_backends(resources: list[Res], config: Mapping[str, Any]) -> list[Vio
     return found
 
 
+MONITOR_SELECTORS = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor", "PrometheusRule": "rule",
+                     "Probe": "probe"}
+
+
+def _label_selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions); `{}` selects everything."""
+    if not isinstance(selector, Mapping):
+        return False
+    if any(labels.get(str(k)) != str(v) for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        present = key in labels
+        if (operator == "In" and labels.get(key) not in values) or (operator == "NotIn" and labels.get(key) in values) \
+                or (operator == "Exists" and not present) or (operator == "DoesNotExist" and present):
+            return False
+    return True
+
+
+def _namespace_labels(resources: list[Res], namespace: str) -> dict[str, str]:
+    """A namespace's labels: the Namespace object's in the stack, and the one every namespace carries."""
+    found = {"kubernetes.io/metadata.name": namespace}
+    for ns in of_kind(resources, "Namespace"):
+        if name_of(ns) == namespace:
+            found.update({str(k): str(v) for k, v in (dig(ns.props, "metadata", "labels") or {}).items()})
+    return found
+
+
+def _selected_by(prometheus: Res, monitor: Res, resources: list[Res]) -> bool:
+    """prometheus-operator's selection: the monitor's labels match `<kind>Selector` (unset selects none), and its
+    namespace matches `<kind>NamespaceSelector` (unset: the Prometheus' own namespace only)."""
+    field = MONITOR_SELECTORS[kind_of(monitor)]
+    if not _label_selector_matches(dig(prometheus.props, "spec", f"{field}Selector"),
+                                   dig(monitor.props, "metadata", "labels") or {}):
+        return False
+    namespaces = dig(prometheus.props, "spec", f"{field}NamespaceSelector")
+    if namespaces is None:
+        return resource_namespace(monitor) == resource_namespace(prometheus)
+    return _label_selector_matches(namespaces, _namespace_labels(resources, resource_namespace(monitor)))
+
+
 def _monitors_selected(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
-    # kube-prometheus-stack is a helm.v3.Release: one custom resource whose inputs CrossGuard does see.
-    releases = [r for r in resources if str(r.props.get("chart", "")).endswith("kube-prometheus-stack")]
-    if not releases:
-        return []  # an existing Prometheus: its selector is the user's monitorLabels
-    release_name = str(releases[0].props.get("name") or releases[0].name)
+    prometheuses = of_kind(resources, "Prometheus")
+    if not prometheuses:
+        return []  # an existing Prometheus outside the stack: its selectors are the user's monitorLabels
     return [
-        Violation(r.urn, f"{kind_of(r)} {name_of(r)!r} lacks `release: {release_name}`, so kube-prometheus-stack "
-                  "ignores it")
+        Violation(r.urn, f"{kind_of(r)} {name_of(r)!r} is selected by no Prometheus of the stack "
+                  f"({', '.join(name_of(p) for p in prometheuses)}), so nothing scrapes or evaluates it")
         for r in resources
-        if kind_of(r) in ("PodMonitor", "ServiceMonitor", "PrometheusRule")
-        and (dig(r.props, "metadata", "labels") or {}).get("release") != release_name
+        if kind_of(r) in MONITOR_SELECTORS and not any(_selected_by(p, r, resources) for p in prometheuses)
     ]
 
 
@@ -379,8 +417,10 @@ RULES = [
     Rule("loader-ignore-existing", "The ModelKit loader keeps --ignore-existing so reruns skip unpacked files.",
          "mandatory", "Keep EXTRA_FLAGS=--ignore-existing on the kitops-init container.",
          resource_check=_loader_ignore_existing, applies_to=is_model_loader),
-    Rule("monitors-selected", "Monitors and rules carry the label the installed Prometheus selects.", "mandatory",
-         "Label them `release: <monitoring.prometheus.releaseName>` (the program does).", stack_check=_monitors_selected, applies_to=of_kinds("PodMonitor", "ServiceMonitor", "PrometheusRule")),
+    Rule("monitors-selected", "Every monitor and rule is selected by the Prometheus the stack installs (its rendered "
+         "selectors, as prometheus-operator applies them).", "mandatory",
+         "Label them `release: <monitoring.prometheus.releaseName>` (the program does).", stack_check=_monitors_selected,
+         charts=("kube-prometheus-stack",), applies_to=of_kinds(*MONITOR_SELECTORS)),
     Rule("routes-target-pools", "Every HTTPRoute backend is an InferencePool of this stack (or, for body-based "
          "routing, the proxy of another of its Gateways).", "mandatory",
          "Route to the pool the program creates for the model.", stack_check=_route_backends, charts=("inferencepool",), applies_to=of_kinds("HTTPRoute")),
