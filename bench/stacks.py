@@ -9,7 +9,7 @@ from typing import Any
 from llmd_stack.stackfile import plain_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRETS = {"registryToken": "bench-token", "grafanaAdminPassword": "bench-password"}
+SECRETS = {"registryToken": "bench-token", "grafanaAdminPassword": "bench-password", "apiKey": "bench-api-key"}
 
 
 def homelab() -> dict[str, Any]:

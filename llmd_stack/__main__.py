@@ -47,6 +47,20 @@ def _parser() -> argparse.ArgumentParser:
 EXIT_INCOMPLETE = 3
 
 
+def secrets_report(result, stack: str, stack_file: str) -> str:
+    """The secrets a deploy needs; for each the stack file lacks (rendered with a stand-in), the command that sets it."""
+    from .config import set_secret_command
+
+    if not result.secrets_needed:
+        return "secrets a deploy needs: none"
+    if not result.stand_ins:
+        return f"secrets a deploy needs: {', '.join(result.secrets_needed)} (all set in {stack_file})"
+    lines = [f"secrets a deploy needs: {', '.join(result.secrets_needed)}; not set in {stack_file}, so rendered with "
+             f"offline stand-ins: {', '.join(result.stand_ins)}. Set them before `pulumi up`:"]
+    lines += [f"  {set_secret_command(key, stack)}" for key in result.stand_ins]
+    return "\n".join(lines)
+
+
 def _failed(out_dir: Path) -> int:
     """Exit 2, leaving no earlier render in `out_dir` that would look like this one's result."""
     if out_dir.is_dir():
@@ -122,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     render_out.write(result, out_dir)
     print(render_out.summary(result, args.verbose))
     print(f"wrote {out_dir}/resources.json and {out_dir}/manifests/")
+    print(secrets_report(result, args.stack, stack_file))
     code = 0
     if args.command == "check":
         from .check import run_checks

@@ -46,8 +46,13 @@ from .types import (
 PROJECT = "llmd-homelab"
 # Secret keys are top-level so `pulumi config set --secret KEY` keeps the rest of the config readable.
 SECRET_KEYS = ("registryToken", "grafanaAdminPassword", "apiKey")
-# Optional secrets: without `apiKey` the inference API is open to whoever reaches the gateway.
-OPTIONAL_SECRET_KEYS = ("apiKey",)
+# Each secret: when a stack needs it, and the value `pulumi config set --secret KEY VALUE` takes.
+SECRETS: dict[str, tuple[str, str]] = {
+    "registryToken": ("a model loads a ModelKit (models[].modelKit)", "'<Harbor robot account token>'"),
+    "grafanaAdminPassword": ("Grafana is installed (monitoring.grafana with prometheus.mode install)", "'<password>'"),
+    "apiKey": ("a model runs on GPUs, unless gateway.openAccess acknowledges an API without a key",
+               '"$(openssl rand -hex 32)"'),
+}
 
 
 class _Strict(BaseModel):
@@ -545,6 +550,9 @@ class GatewayConfig(_Strict):
     """An HTTPS listener terminating TLS with a certificate from a Secret."""
     service_type: Literal["LoadBalancer", "NodePort", "ClusterIP"] = "LoadBalancer"
     """Service type of the Gateway's proxy (the only exposed service)."""
+    open_access: bool = Field(
+        False, description="Serve the inference API without an API key: anyone who reaches the gateway may use every "
+        "model. Without it a stack with GPU models needs the secret `apiKey` (the simulator takes no key).")
     body_based_routing: bool | None = Field(
         None, description="Route by the request body's `model` (GAIE body-based routing). Unset: on when two or more "
         "models share a route (same hostnames and pathPrefix).")
@@ -971,24 +979,37 @@ def _secret_problems(
 ) -> list[Problem]:
     """Secrets given in plain text; with a valid config (`cfg`), also missing or non-string ones."""
     problems = []
+    if cfg is not None and cfg.gateway.open_access and "apiKey" in raw:
+        problems.append(Problem("gateway.openAccess", "contradicts the secret apiKey, which the model servers would "
+                                "still require: drop one of them"))
     for key in SECRET_KEYS:
         if key in raw and key not in secret_keys:
             problems.append(Problem(key, f"must be a secret: pulumi config set --secret {key} <value>"))
         elif cfg is None:
             continue  # what is required depends on the rest of the config, which is invalid
         elif key not in raw and _secret_needed(cfg, key):
-            problems.append(Problem(key, f"required secret is missing: pulumi config set --secret {key} <value>"))
+            problems.append(Problem(key, f"required secret is missing (needed when {SECRETS[key][0]}): "
+                                         f"pulumi config set --secret {key} {SECRETS[key][1]}"))
         elif key in raw and not isinstance(raw[key], str):
             problems.append(Problem(key, "must be a string"))
     return problems
 
 
 def _secret_needed(cfg: StackConfig, key: str) -> bool:
-    if key in OPTIONAL_SECRET_KEYS:
-        return False
     if key == "registryToken":
         return any(m.model_kit is not None for m in cfg.models)
+    if key == "apiKey":
+        return not cfg.gateway.open_access and any(m.engine.kind != "sim" for m in cfg.models)
     return cfg.monitoring.enabled and cfg.monitoring.prometheus.mode == "install" and cfg.monitoring.grafana
+
+
+def needed_secrets(cfg: StackConfig) -> list[str]:
+    """The secret config keys a deploy of this stack needs, in SECRET_KEYS order."""
+    return [key for key in SECRET_KEYS if _secret_needed(cfg, key)]
+
+
+def set_secret_command(key: str, stack: str) -> str:
+    return f"pulumi config set --secret {key} {SECRETS[key][1]} --stack {stack}"
 
 
 # --- entry points ----------------------------------------------------------------------------------------------------
@@ -1051,6 +1072,16 @@ class LoadedStack:
     secrets: StackSecrets
 
 
+def config_value(key: str, value: Any) -> Any:
+    """A config value as the CLI hands it (objects as JSON text) made plain; a secret stays the string it is."""
+    if key not in SECRET_KEYS and isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    return value
+
+
 def read_raw_config() -> tuple[dict[str, Any], set[str]]:
     """This stack's `llmd-homelab:*` config as plain values, and which of those keys are secret."""
     from pulumi.runtime import config as runtime_config
@@ -1062,12 +1093,7 @@ def read_raw_config() -> tuple[dict[str, Any], set[str]]:
         namespace, _, key = full_key.partition(":")
         if namespace != PROJECT:
             continue
-        value = runtime_config.get_config(full_key)
-        if key not in SECRET_KEYS and isinstance(value, str) and value[:1] in ("{", "["):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
+        value = config_value(key, runtime_config.get_config(full_key))
         raw[key] = value
         if runtime_config.is_config_secret(full_key):
             secret.add(key)

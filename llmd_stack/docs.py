@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .config import OPTIONAL_SECRET_KEYS, SECRET_KEYS, StackConfig, model_class
+from .config import SECRETS, StackConfig, model_class
 
 
 
@@ -72,8 +72,8 @@ def _table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
 
 def reference() -> str:
     body = [(f"`{k}`", t, d, m) for k, t, d, m in rows(StackConfig)]
-    body += [(f"`{k}`", "secret string", "optional" if k in OPTIONAL_SECRET_KEYS else "**required**",
-              f"Set with `pulumi config set --secret {k} ...`") for k in SECRET_KEYS]
+    body += [(f"`{k}`", "secret string", f"**required** when {when}", f"Set with `pulumi config set --secret {k} {value}`")
+             for k, (when, value) in SECRETS.items()]
     return _table(("key", "type", "default", "meaning"), body)
 
 

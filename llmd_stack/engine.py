@@ -121,6 +121,8 @@ class RenderResult:
     secret_outputs: list[str]
     warnings: list[str] = field(default_factory=list)  # what the program logged at warning level or above
     charts: list[ChartRecord] = field(default_factory=list)  # every Chart/ConfigFile, rendered or not
+    secrets_needed: list[str] = field(default_factory=list)  # the secret config keys a deploy needs
+    stand_ins: list[str] = field(default_factory=list)  # those the stack file does not set: rendered with stand-ins
 
     @property
     def unrendered(self) -> list[ChartRecord]:

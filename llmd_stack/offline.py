@@ -5,28 +5,52 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .charts import ChartCache
-from .config import PROJECT, ConfigError, LoadedStack, load_config
+from .config import PROJECT, SECRET_KEYS, ConfigError, LoadedStack, StackConfig, config_value, load_config, needed_secrets
 from .engine import RenderResult, run_program
 from .program import build
-from .stackfile import _as_cli_string, read_stack_file
+from .stackfile import StackFile, _as_cli_string, read_stack_file
+
+# What a secret the stack file does not set holds offline. It only ever appears masked ("[secret]") in a render;
+# `pulumi up` never sees it: there the missing secret is a config error naming the command that sets it.
+STAND_IN = "offline-stand-in-for-{key}"
+
+
+def secrets_needed(stack_file: StackFile) -> list[str]:
+    """The secrets a deploy of this stack file needs ([] when its config is invalid: the render reports that)."""
+    prefix = f"{stack_file.project}:"
+    plain = {key[len(prefix):]: config_value(key[len(prefix):], value) for key, value in stack_file.config.items()
+             if key.startswith(prefix) and key[len(prefix):] not in SECRET_KEYS}
+    try:
+        return needed_secrets(StackConfig.model_validate(plain))
+    except ValidationError:
+        return []
 
 
 def render_stack(project_dir: Path, stack: str, cache: ChartCache | None = None) -> RenderResult:
     """Render `Pulumi.<stack>.yaml` of the project in `project_dir`; ConfigError on bad config.
-    Charts come from `cache` (default: LLMD_CHART_CACHE)."""
+    Charts come from `cache` (default: LLMD_CHART_CACHE). A secret the stack needs and its file does not set (it is
+    set with `pulumi config set --secret` before a deploy) is rendered with a stand-in, listed in the result."""
     stack_file = read_stack_file(project_dir, stack)
     if stack_file.problems:
         raise ConfigError(stack_file.problems)
-    return run_program(
+    needed = secrets_needed(stack_file)
+    stand_ins = [key for key in needed if f"{stack_file.project}:{key}" not in stack_file.config]
+    config = {**stack_file.config, **{f"{stack_file.project}:{key}": STAND_IN.format(key=key) for key in stand_ins}}
+    secret_keys = sorted({*stack_file.secret_keys, *(f"{stack_file.project}:{key}" for key in stand_ins)})
+    result = run_program(
         build,
         project=stack_file.project,
         stack=stack,
-        config=stack_file.config,
-        secret_keys=stack_file.secret_keys,
+        config=config,
+        secret_keys=secret_keys,
         before_resources=load_config,
         cache=cache,
     )
+    result.secrets_needed, result.stand_ins = needed, stand_ins
+    return result
 
 
 def render_config(config: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test") -> RenderResult:

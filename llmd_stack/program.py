@@ -120,11 +120,10 @@ def registry_ports(host: str) -> tuple[int, ...]:
 
 
 def api_key_warnings(cfg: StackConfig, loaded: LoadedStack) -> list[str]:
-    """An open API, or a key the simulator cannot use, said before deploy."""
+    """An API left open on purpose, or a key the simulator cannot use, said before deploy."""
     engines = {m.engine.kind for m in cfg.models}
     if loaded.secrets.api_key is None and engines - {"sim"}:
-        return ["apiKey: not set: the inference API is open to whoever reaches the gateway "
-                "(pulumi config set --secret apiKey ...)"]
+        return ["gateway.openAccess: the inference API is open to whoever reaches the gateway (no apiKey)"]
     if loaded.secrets.api_key is not None and "sim" in engines:
         return ["apiKey: the inference simulator (engine.kind: sim) has no API key support and serves without it"]
     return []

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import objects, PASSWORD, ROOT, TOKEN, stack_config
+from conftest import API_KEY, PASSWORD, ROOT, TOKEN, objects, stack_config
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -40,7 +40,7 @@ from llmd_stack.offline import render_config
 INVALID = Path(__file__).parent / "configs" / "invalid"
 CORPUS = sorted(INVALID.glob("*.yaml"))
 EXPECT = re.compile(r"^# expect: (?P<path>\S+)(?: \| (?P<fragment>.+))?$")
-SECRETS = {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD}
+SECRETS = {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD, "apiKey": API_KEY}
 SUBPROCESS_CASES = ("many-problems", "secret-plaintext-registry-token", "guard-kgateway-2-2")
 # Hypothesis budget; raise it for a deeper local search: LLMD_FUZZ_EXAMPLES=5000 pytest tests/test_bad_input.py
 EXAMPLES = int(os.environ.get("LLMD_FUZZ_EXAMPLES", "100"))
@@ -102,7 +102,7 @@ def test_corpus_has_at_least_40_full_stack_files_each_with_an_expectation():
         assert any(key.startswith("llmd-homelab:") for key in config), path.name
         if not path.stem.startswith("stack-"):
             assert "kubernetes" in config["pulumi:disable-default-providers"], path.name
-        if not path.stem.startswith(("secret-", "missing-registry-token")):
+        if not path.stem.startswith("secret-"):
             for key in ("llmd-homelab:registryToken", "llmd-homelab:grafanaAdminPassword"):
                 assert set(config[key]) == {"secure"}, f"{path.name}: {key} must stay a secure placeholder"
 

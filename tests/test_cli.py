@@ -90,6 +90,41 @@ def test_secure_values_render_without_a_passphrase_and_stay_redacted(tmp_path):
     assert "ciphertext-nobody-can-read" not in (project / "build/enc/resources.json").read_text()
 
 
+def test_the_committed_stack_files_hold_no_secret_values():
+    """The Pulumi CLI decrypts every `secure:` value before the program runs: a value nobody can decrypt stops every
+    preview. The stacks' deployers set their own secrets; the committed files carry none."""
+    for path in ROOT.glob("Pulumi.*.yaml"):
+        assert "secure:" not in path.read_text(), path.name
+
+
+def test_secrets_a_stack_file_does_not_set_render_with_stand_ins_and_are_listed_with_their_commands(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("check", "--stack", "homelab", "--out", str(out), cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("secrets a deploy needs: "))
+    assert lines[start].startswith("secrets a deploy needs: registryToken, grafanaAdminPassword, apiKey; not set in "
+                                   "Pulumi.homelab.yaml, so rendered with offline stand-ins")
+    assert lines[start + 1:start + 4] == [
+        "  pulumi config set --secret registryToken '<Harbor robot account token>' --stack homelab",
+        "  pulumi config set --secret grafanaAdminPassword '<password>' --stack homelab",
+        '  pulumi config set --secret apiKey "$(openssl rand -hex 32)" --stack homelab',
+    ]
+    # The stand-ins exist only masked: the Secrets the stack makes hold "[secret]", never the stand-in text.
+    rendered = (out / "resources.json").read_text()
+    assert "offline-stand-in" not in rendered and '"[secret]"' in rendered
+    api_key = yaml.safe_load(next((out / "manifests").glob("*-secret-llm-d-llm-d-api-key.yaml")).read_text())
+    assert api_key["stringData"] == {"api-key": "[secret]"}
+    # A secret set in the stack file (ciphertext) is used as it is, and the report says so.
+    config = homelab_stack_file()
+    for key in ("registryToken", "grafanaAdminPassword", "apiKey"):
+        config[f"llmd-homelab:{key}"] = SECURE
+    proc = run_cli("render", "--stack", "enc", cwd=project_with_stack(tmp_path, "enc", config))
+    assert "secrets a deploy needs: registryToken, grafanaAdminPassword, apiKey (all set in Pulumi.enc.yaml)" in proc.stdout
+    assert run_cli("render", "--stack", "sim", "--out", str(tmp_path / "sim"), cwd=ROOT).stdout.count(
+        "secrets a deploy needs: none") == 1
+
+
 def test_plain_secret_in_stack_file_is_refused(tmp_path):
     config = homelab_stack_file()
     config["llmd-homelab:registryToken"] = "plaintext-token"
@@ -180,7 +215,7 @@ def test_a_chart_missing_from_the_cache_fails_with_one_line_saying_how_to_get_it
     assert "chart kgateway v2.1.2, chart kgateway-crds v2.1.2" in errors[0]
     assert "python -m llmd_stack charts pull" in errors[0] and "LLMD_CHART_CACHE" in errors[0]
     assert (out / "resources.json").is_file()
-    assert len(proc.stdout.splitlines()) <= 30, proc.stdout
+    assert len(proc.stdout.splitlines()) <= 35, proc.stdout
     assert "not rendered (not in the chart cache)  chart kgateway v2.1.2" in proc.stdout
     if command == "check":
         rows = {line.split(":")[0] for line in proc.stdout.splitlines() if line.startswith("not verified")}

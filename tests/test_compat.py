@@ -8,7 +8,7 @@ from test_config import problems
 from llmd_stack.compat import GUARDS, guard_problems, guard_warnings
 from llmd_stack.config import parse_config
 
-SECRETS = {"registryToken": "t", "grafanaAdminPassword": "p"}
+SECRETS = {"registryToken": "t", "grafanaAdminPassword": "p", "apiKey": "k"}
 
 
 def parsed(config):

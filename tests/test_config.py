@@ -6,7 +6,7 @@ import pytest
 
 from llmd_stack.config import ConfigError, StackConfig, parse_config
 
-SECRETS = {"registryToken", "grafanaAdminPassword"}
+SECRETS = {"registryToken", "grafanaAdminPassword", "apiKey"}
 
 
 def problems(raw, secret_keys=frozenset(SECRETS)) -> dict[str, str]:
@@ -17,7 +17,7 @@ def problems(raw, secret_keys=frozenset(SECRETS)) -> dict[str, str]:
 
 
 def test_homelab_parses_to_the_reference_values(homelab):
-    cfg = parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p"}, SECRETS)
+    cfg = parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p", "apiKey": "k"}, SECRETS)
     model = cfg.models[0]
     assert (model.replicas, model.gpus_per_replica, model.engine.kind) == (2, 1, "ipex-llm")
     assert model.engine.resolved_image == "intelanalytics/ipex-llm-serving-xpu:0.8.3-b19"
@@ -108,7 +108,7 @@ def test_routes_with_their_own_hostname_do_not_collide(homelab):
     other = {**homelab["models"][0], "name": "other", "servedName": "other-model",
              "route": {"hostnames": ["other.homelab.lan"]}}
     homelab["models"].append(other)
-    cfg = parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p"}, SECRETS)
+    cfg = parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p", "apiKey": "k"}, SECRETS)
     assert len(cfg.models) == 2
 
 
@@ -120,7 +120,7 @@ def test_invalid_durations_name_the_key(homelab, duration):
 
 def test_zero_request_timeout_allows_any_backend_timeout(homelab):
     homelab["models"][0]["route"]["timeouts"] = {"request": "0s", "backendRequest": "2h"}
-    parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p"}, SECRETS)
+    parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p", "apiKey": "k"}, SECRETS)
 
 
 def test_secrets_must_be_secret_and_present(homelab):
@@ -133,7 +133,28 @@ def test_secrets_must_be_secret_and_present(homelab):
 
 def test_grafana_password_not_needed_with_an_existing_prometheus(homelab):
     homelab["monitoring"] = {"prometheus": {"mode": "existing"}}
-    parse_config({**homelab, "registryToken": "t"}, {"registryToken"})
+    parse_config({**homelab, "registryToken": "t", "apiKey": "k"}, {"registryToken", "apiKey"})
+
+
+def test_a_gpu_stack_needs_an_api_key_unless_open_access_is_acknowledged(homelab):
+    with pytest.raises(ConfigError) as info:
+        parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p"}, SECRETS)
+    (problem,) = info.value.problems
+    assert problem.path == "apiKey" and "gateway.openAccess" in problem.message
+    assert 'pulumi config set --secret apiKey "$(openssl rand -hex 32)"' in problem.message
+    homelab["gateway"] = {"openAccess": True}
+    parse_config({**homelab, "registryToken": "t", "grafanaAdminPassword": "p"}, SECRETS)
+    found = problems({**homelab, "apiKey": "k"})
+    assert found == {"gateway.openAccess": "contradicts the secret apiKey, which the model servers would still require: "
+                                           "drop one of them"}
+
+
+def test_the_simulator_needs_no_secret(render):
+    from conftest import stack_config
+
+    from llmd_stack.config import needed_secrets
+
+    assert needed_secrets(parse_config(stack_config("sim"))) == []
 
 
 def test_gpu_engines_need_the_gpu_driver(homelab):

@@ -230,7 +230,7 @@ def test_grafana_password_comes_from_a_secret(homelab_render):
 def test_existing_prometheus_installs_nothing_and_labels_monitors_for_it(render, homelab):
     homelab["monitoring"] = {"prometheus": {"mode": "existing", "namespace": "observability",
                                             "monitorLabels": {"prometheus": "main"}}}
-    result = render(homelab, {"registryToken": "t"})
+    result = render(homelab, {"registryToken": "t", "apiKey": "k"})
     assert not [c for c in result.of_type("kubernetes:helm.sh/v4:Chart") if "prometheus" in c.name]
     assert not [r for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
                 if r.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "prometheus-storage"]

@@ -35,6 +35,7 @@ def test_the_api_key_reaches_every_vllm_container_through_a_secret_ref(render, h
 
 
 def test_without_an_api_key_nothing_references_one(render, homelab):
+    homelab["gateway"] = {"openAccess": True}
     result = render(homelab, {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD})
     container = decode_pod(result)["spec"]["containers"][0]
     assert "VLLM_API_KEY" not in {e["name"] for e in container.get("env", [])}
@@ -259,8 +260,9 @@ def test_secret_shapes_do_not_fire_on_names_or_variables():
 
 def test_an_open_api_and_a_key_the_simulator_ignores_are_warned(render, homelab, homelab_render):
     assert homelab_render.warnings == []  # the homelab sets its key
+    homelab["gateway"] = {"openAccess": True}
     result = render(homelab, {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD})
-    assert [w for w in result.warnings if w.startswith("apiKey: not set")]
+    assert [w for w in result.warnings if w.startswith("gateway.openAccess: the inference API is open")]
     from test_stacks import stack_config
 
     sim = stack_config("sim")

@@ -12,7 +12,12 @@ from test_cli import run_cli
 from llmd_stack.__main__ import _config_problems
 from llmd_stack.config import Problem
 
-HOMELAB = (ROOT / "Pulumi.homelab.yaml").read_text()
+PROVIDERS = "  pulumi:disable-default-providers:\n    - kubernetes\n"
+# The homelab stack file as its deployer has it: the secrets set (ciphertext), right after the providers.
+HOMELAB = (ROOT / "Pulumi.homelab.yaml").read_text().replace(PROVIDERS, PROVIDERS + "".join(
+    f"  llmd-homelab:{key}:\n    secure: v1:c2FsdA==:Y2lwaGVydGV4dA==\n" for key in ("registryToken", "grafanaAdminPassword",
+                                                                                 "apiKey")))
+API_KEY_LINES = "  llmd-homelab:apiKey:\n    secure: v1:c2FsdA==:Y2lwaGVydGV4dA==\n"
 
 
 def line_of(text: str, needle: str) -> int:
@@ -94,13 +99,11 @@ SECRET = "sk-live-0123456789abcdef"
 
 @pytest.mark.parametrize("edit", [
     # a quoted key
-    lambda t: t.replace("  llmd-homelab:apiKey:\n    secure: v1:offline-placeholder:replace-with-pulumi-config-set-secret",
-                        f'  "llmd-homelab:apiKey": {SECRET}'),
+    lambda t: t.replace(API_KEY_LINES, f'  "llmd-homelab:apiKey": {SECRET}\n'),
     # flow style, on the config line
     lambda t: t.replace("config:\n", f"config: {{llmd-homelab:apiKey: {SECRET}}}\nother:\n"),
     # a syntax error on the second line of a multi-line secret
-    lambda t: t.replace("  llmd-homelab:apiKey:\n    secure: v1:offline-placeholder:replace-with-pulumi-config-set-secret",
-                        f'  llmd-homelab:apiKey: "sk-\n    {SECRET}" x'),
+    lambda t: t.replace(API_KEY_LINES, f'  llmd-homelab:apiKey: "sk-\n    {SECRET}" x\n'),
 ])
 def test_no_secret_reaches_stderr_however_it_is_written(tmp_path, edit):
     text = edit(HOMELAB)
