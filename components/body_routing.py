@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import helm
 from .chart_sources import BODY_BASED_ROUTING
 from .meta import object_meta
 from .network import addresses, dns_egress, egress_to, ingress_from, pods, policy, prometheus
@@ -87,12 +88,8 @@ class BodyBasedRouter(pulumi.ComponentResource):
                                              name="system:auth-delegator"),
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=NAME, namespace=args.namespace)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account]))
-        chart = k8s.helm.v4.Chart(
-            f"{name}-release",
-            chart=BODY_BASED_ROUTING.chart,
-            version=args.chart_version,
-            namespace=args.namespace,
-            values=chart_values(args),
+        chart = helm.chart(
+            f"{name}-release", BODY_BASED_ROUTING, args.chart_version, namespace=args.namespace, values=chart_values(args),
             post_renderer=k8s.helm.v4.PostRendererArgs(
                 command=command, args=[*prefix, json.dumps(hardening(args), sort_keys=True, separators=(",", ":"))]),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),

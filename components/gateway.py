@@ -13,6 +13,7 @@ from typing import Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import helm
 from .chart_sources import GATEWAY_API_CRDS, KGATEWAY, KGATEWAY_CRDS
 from .durations import duration_ms
 from .meta import namespace as meta_namespace
@@ -101,21 +102,11 @@ class Kgateway:
             f"{name}-namespace", self.namespace, "gateway-controller", "baseline", pulumi.ResourceOptions(parent=parent)
         )
         # kgateway's own charts have no Helm hooks: helm.v4.Chart shows every object in previews.
-        crds = k8s.helm.v4.Chart(
-            f"{name}-crds",
-            chart=KGATEWAY_CRDS.chart,
-            version=self.version,
-            namespace=namespace.metadata.name,
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *depends_on]),
-        )
-        controller = k8s.helm.v4.Chart(
-            f"{name}-controller",
-            chart=KGATEWAY.chart,
-            version=self.version,
-            namespace=namespace.metadata.name,
-            values={"inferenceExtension": {"enabled": True}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]),
-        )
+        crds = helm.chart(f"{name}-crds", KGATEWAY_CRDS, self.version, namespace=namespace.metadata.name,
+                          opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *depends_on]))
+        controller = helm.chart(f"{name}-controller", KGATEWAY, self.version, namespace=namespace.metadata.name,
+                                values={"inferenceExtension": {"enabled": True}},
+                                opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]))
         return [controller]
 
     def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
@@ -340,11 +331,8 @@ class InferenceGateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:routing:InferenceGateway", name, None, opts)
-        crds = k8s.yaml.v2.ConfigFile(
-            f"{name}-gateway-api-crds",
-            file=GATEWAY_API_CRDS.at(args.gateway_api_version),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        crds = helm.yaml_bundle(f"{name}-gateway-api-crds", GATEWAY_API_CRDS, args.gateway_api_version,
+                                opts=pulumi.ResourceOptions(parent=self))
         provider_name = f"{name}-{args.provider.class_name}"
         controller = args.provider.install(provider_name, self, [crds, *args.crds_before_controller])
         ready = [crds, *controller]

@@ -11,6 +11,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import helm
 from .chart_sources import GPU_DRIVER
 from .meta import namespace as meta_namespace
 
@@ -74,14 +75,9 @@ class IntelGpuDra(pulumi.ComponentResource):
             f"{name}-namespace", args.namespace, "gpu-driver", "privileged", child,
             admin_access=args.health_monitoring == "xpumd",
         )
-        chart = k8s.helm.v4.Chart(
-            f"{name}-driver",
-            chart=GPU_DRIVER.chart,
-            version=args.chart_version,
-            namespace=namespace.metadata.name,
-            values=driver_values(args.health_monitoring, args.node_selector),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
-        )
+        chart = helm.chart(f"{name}-driver", GPU_DRIVER, args.chart_version, namespace=namespace.metadata.name,
+                           values=driver_values(args.health_monitoring, args.node_selector),
+                           opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
         # Consumers get the class only once the driver is installed: reading it orders them after the chart.
         self.device_class = chart.urn.apply(lambda _: DEVICE_CLASS)
         self.selectors = pulumi.Output.from_input(args.selector.cel())

@@ -15,6 +15,7 @@ import yaml
 
 from .metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS
 from .versions import release
+from . import helm
 from .chart_sources import GAIE_CRDS, INFERENCEPOOL
 from .meta import child_options
 from .values import deep_merge
@@ -179,11 +180,7 @@ class InferenceExtensionCrds(pulumi.ComponentResource):
 
     def __init__(self, name: str, version: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:routing:InferenceExtensionCrds", name, None, opts)
-        self.manifests = k8s.yaml.v2.ConfigFile(
-            f"{name}-manifests",
-            file=GAIE_CRDS.at(version),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.manifests = helm.yaml_bundle(f"{name}-manifests", GAIE_CRDS, version, opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({})
 
 
@@ -199,15 +196,8 @@ class InferencePool(pulumi.ComponentResource):
         values = pulumi.Output.all(args.pod_labels, args.target_port, args.metrics_generation).apply(
             lambda resolved: chart_values(args, *resolved)
         )
-        chart = k8s.helm.v4.Chart(
-            f"{name}-release",
-            name=args.release,
-            chart=INFERENCEPOOL.chart,
-            version=args.chart_version,
-            namespace=args.namespace,
-            values=values,
-            opts=child_options(self, opts),
-        )
+        chart = helm.chart(f"{name}-release", INFERENCEPOOL, args.chart_version, release=args.release,
+                           namespace=args.namespace, values=values, opts=child_options(self, opts))
         self.pool_name = chart.urn.apply(lambda _: args.release)
         self.epp_service = chart.urn.apply(lambda _: f"{args.release}-epp")
         self.epp_port = chart.urn.apply(lambda _: EXT_PROC_PORT)

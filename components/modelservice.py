@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import helm
 from .chart_sources import MODELSERVICE
 from .meta import child_options, spec_hash
 from .metric_names import metrics_generation
@@ -225,15 +226,8 @@ class ModelService(pulumi.ComponentResource):
         values = pulumi.Output.all(
             args.device_class, args.device_selectors, args.claim_name, args.model_path
         ).apply(lambda resolved: chart_values(args, *resolved))
-        chart = k8s.helm.v4.Chart(
-            f"{name}-release",
-            chart=MODELSERVICE.chart,
-            version=args.chart_version,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=MODELSERVICE.repo),
-            namespace=args.namespace,
-            values=values,
-            opts=child_options(self, opts),
-        )
+        chart = helm.chart(f"{name}-release", MODELSERVICE, args.chart_version, namespace=args.namespace, values=values,
+                           opts=child_options(self, opts))
         ready = chart.urn
         self.pod_labels = ready.apply(lambda _: pod_labels(args.model))
         self.port = ready.apply(lambda _: VLLM_PORT)

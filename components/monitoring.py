@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .alerts import ServedModel, rule_groups
+from . import helm
 from .chart_sources import KUBE_PROMETHEUS_STACK, XPUMD
 from .dashboard import dashboard_json
 from .meta import labels, object_meta, spec_hash
@@ -248,12 +249,13 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:monitoring:Monitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         prometheus = args.prometheus
         crds_ready: list[pulumi.Resource] = []
         self.storage_claim = None
         if isinstance(prometheus, InstallPrometheus):
-            namespace = meta_namespace(f"{name}-namespace", prometheus.namespace, "monitoring", "baseline", child)
+            # It holds Prometheus' storage: deleting the namespace would delete the retained PVC with it.
+            namespace = meta_namespace(f"{name}-namespace", prometheus.namespace, "monitoring", "baseline",
+                                       pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True))
             in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
             # Prometheus' data outlives `pulumi destroy` and refuses replacement: the StatefulSet adopts this
             # claim by name instead of creating one the chart would own.
@@ -292,12 +294,8 @@ class Monitoring(pulumi.ComponentResource):
                                                       verbs=["get", "list", "watch"])],
                     opts=in_namespace,
                 ))
-            stack = k8s.helm.v4.Chart(
-                f"{name}-kube-prometheus-stack",
-                name=prometheus.release,
-                chart=KUBE_PROMETHEUS_STACK.chart,
-                version=prometheus.chart_version,
-                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repo),
+            stack = helm.chart(
+                f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, prometheus.chart_version, release=prometheus.release,
                 namespace=prometheus.namespace,
                 values=pulumi.Output.from_input(admin_secret).apply(lambda s: kube_prometheus_values(prometheus, s)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
@@ -371,12 +369,8 @@ class Monitoring(pulumi.ComponentResource):
         scrape_only(f"{name}-exporter-scrape-only", namespace.metadata.name, pods, port, args.prometheus.namespace,
                     pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
         if exporter.generation == "v2":
-            k8s.helm.v4.Chart(
-                f"{name}-xpumd",
-                name="xpumd",
-                chart=XPUMD.chart,
-                version=exporter.chart_version,
-                namespace=namespace.metadata.name,
+            helm.chart(
+                f"{name}-xpumd", XPUMD, exporter.chart_version, release="xpumd", namespace=namespace.metadata.name,
                 values=xpumd_values(exporter, args.monitor_labels.get("release", "")),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *crds_ready]),
             )

@@ -2,8 +2,8 @@
 `diff BASE HEAD`.
 
 Exit codes: 0 ok, 1 a mandatory policy or config check is violated (check) or a chart could not be pulled,
-2 the configuration is invalid or Helm refused a chart's values, 3 a chart could not be rendered, so what it deploys
-was not checked (the render is still written).
+2 the configuration is invalid, Helm refused a chart's values, or a chart or file is not what charts.lock.json pins,
+3 a chart could not be rendered, so what it deploys was not checked (the render is still written).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import render as render_out
-from .charts import ChartCache, missing_message
+from .charts import ChartCache, ChartFileError, missing_message
 from .config import ConfigError
 from .engine import ChartFailed, DuplicateUrn
 from .offline import render_stack
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--stack", action="append", help="only this stack (repeatable; default: every Pulumi.<stack>.yaml)")
     pull.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
     pull.add_argument("--all", action="store_true", help="also every other chart version the program supports (tests)")
+    lock = charts.add_parser("lock", help="write charts.lock.json: the sha256 of every chart and file in the cache the "
+                                          "program can deploy (review what changed first)")
+    lock.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
     diff = sub.add_parser("diff", help="Markdown diff of two renders' objects (a render folder or a folder of them)")
     diff.add_argument("base", type=Path)
     diff.add_argument("head", type=Path)
@@ -99,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     project_dir = args.project_dir.resolve()
     if args.command == "charts":
-        from .chart_pull import run
+        from .chart_pull import lock, run
 
+        if args.charts_command == "lock":
+            return lock(project_dir, ChartCache.from_env())
         return run(project_dir, args.stack, ChartCache.from_env(), everything=args.all)
 
     out_dir = args.out or project_dir / "build" / args.stack
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"{stack_file}: Helm refused {problem}", file=sys.stderr)
         return _failed(out_dir)
-    except DuplicateUrn as exc:
+    except (DuplicateUrn, ChartFileError) as exc:
         print(f"error: {stack_file}: {exc}", file=sys.stderr)
         return _failed(out_dir)
     for warning in result.warnings:

@@ -1,8 +1,11 @@
 """`python -m llmd_stack charts pull`: fill the chart cache with every pinned chart and remote YAML file the stacks
-use, so that renders never touch the network. Helm pulls charts (OCI or HTTP repositories); files come over HTTPS."""
+use, so that renders never touch the network. Helm pulls charts (OCI or HTTP repositories); files come over HTTPS.
+What is fetched (and what is already cached) must match `charts.lock.json`; `charts lock` writes that file from the
+cache, after a person reviewed what changed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -12,7 +15,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from .charts import CHART_TYPE, CONFIG_FILE_TYPE, ChartCache, archive_name, chart_name, is_url, url_path
+from components.chart_files import LOCK_FILE, ChartFileError, file_digest, locked, staged_relative, verify
+
+from .charts import CHART_TYPE, CONFIG_FILE_TYPE, ChartCache, archive_name, chart_name, is_url, source_name, url_path
 from .config import ConfigError
 from .offline import render_stack
 from .stackfile import stack_names
@@ -33,8 +38,8 @@ class Wanted:
         return not self.version
 
     @property
-    def cache_path(self) -> Path:
-        return url_path(self.chart) if self.is_file else Path(archive_name(self.chart, self.version))
+    def cache_path(self) -> str:
+        return url_path(self.chart) if self.is_file else archive_name(self.chart, self.version)
 
     @property
     def label(self) -> str:
@@ -65,11 +70,25 @@ def wanted_by(project_dir: Path, stacks: list[str]) -> tuple[list[Wanted], list[
         for r in result.resources:
             given = r.program_inputs or {}
             if r.type == CHART_TYPE:
-                repo = str((given.get("repositoryOpts") or {}).get("repo") or "")
-                found.add(Wanted(str(given.get("chart")), str(given.get("version")), repo))
-            elif r.type == CONFIG_FILE_TYPE and is_url(str(given.get("file"))):
-                found.add(Wanted(str(given.get("file"))))
+                found.add(_chart_source(str(given.get("chart")), str(given.get("version")), source_name(r.type, given)))
+            elif r.type == CONFIG_FILE_TYPE:
+                file = str(given.get("file"))
+                relative = staged_relative(file)
+                if relative and relative.startswith("urls/"):
+                    found.add(Wanted(f"https://{relative[len('urls/'):]}"))
+                elif is_url(file):
+                    found.add(Wanted(file))
     return sorted(found, key=lambda w: w.label), skipped
+
+
+def _chart_source(chart: str, version: str, name: str) -> Wanted:
+    """Where a chart the program hands the provider (a staged archive) is fetched from: its entry in chart_sources."""
+    from components.chart_sources import CHARTS
+
+    for source in CHARTS:
+        if chart_name(source.chart) == name:
+            return Wanted(source.chart, version, source.repo or "")
+    return Wanted(chart, version)
 
 
 def catalogue() -> list[Wanted]:
@@ -108,17 +127,30 @@ def pull(
     *,
     fetch_chart: Callable[[Wanted, Path], Path] = helm_pull,
     fetch_file: Callable[[str, Path], Path] = https_get,
+    lock_file: Path = LOCK_FILE,
 ) -> list[tuple[Wanted, str]]:
-    """Fetch what is not cached yet into the cache's first folder; (item, 'cached' | 'pulled' | 'failed: ...')."""
+    """Fetch what is not cached yet into the cache's first folder; (item, 'cached' | 'pulled' | 'failed: ...' |
+    'refused: ...'). What is cached or fetched must hold the bytes the lock pins: anything else is refused (and a
+    fetched file is not kept)."""
     outcome = []
     target_root = cache.folders[0]
     for item in wanted:
-        if cache.find(item.cache_path):
-            outcome.append((item, "cached"))
+        cached = cache.find(item.cache_path)
+        if cached:
+            try:
+                verify(item.cache_path, cached, lock_file)
+                outcome.append((item, "cached"))
+            except ChartFileError as exc:
+                outcome.append((item, f"refused: {exc}"))
             continue
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 fetched = fetch_file(item.chart, Path(scratch)) if item.is_file else fetch_chart(item, Path(scratch))
+                try:
+                    verify(item.cache_path, fetched, lock_file)
+                except ChartFileError as exc:
+                    outcome.append((item, f"refused: {exc}"))
+                    continue
                 target = target_root / item.cache_path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 # Copied beside the target, then renamed: an interrupted pull never leaves a half file as `cached`.
@@ -132,7 +164,7 @@ def pull(
 
 
 def run(project_dir: Path, stacks: list[str] | None, cache: ChartCache, everything: bool = False) -> int:
-    """Print one line per chart or file; 1 when anything could not be fetched."""
+    """Print one line per chart or file; 2 when one does not match the lock, 1 when one could not be fetched."""
     names = stacks or stack_names(project_dir)
     wanted, skipped = wanted_by(project_dir, names)
     if everything:
@@ -141,7 +173,37 @@ def run(project_dir: Path, stacks: list[str] | None, cache: ChartCache, everythi
         print(f"skipped {line}")
     results = pull(wanted, cache)
     for item, status in results:
-        print(f"{status.split(':')[0]:7s} {item.label}{status[len('failed'):] if status.startswith('failed') else ''}")
+        state, _, why = status.partition(": ")
+        print(f"{state:7s} {item.label}{': ' + why if why else ''}")
     failed = [item for item, status in results if status.startswith("failed")]
-    print(f"chart cache {cache.folders[0]}: {len(results) - len(failed)} of {len(results)} present")
-    return 1 if failed or skipped else 0
+    refused = [item for item, status in results if status.startswith("refused")]
+    print(f"chart cache {cache.folders[0]}: {len(results) - len(failed) - len(refused)} of {len(results)} present"
+          + (f"; {len(refused)} refused: not the bytes {LOCK_FILE.name} pins" if refused else ""))
+    return 2 if refused else 1 if failed else 0
+
+
+def lock(project_dir: Path, cache: ChartCache, lock_file: Path = LOCK_FILE) -> int:
+    """Write the lock from the cache: the sha256 of every chart and file the program can deploy (each supported
+    version, and whatever the stack files name). 1, writing nothing, when one is not in the cache."""
+    wanted, skipped = wanted_by(project_dir, stack_names(project_dir))
+    items = sorted(set(wanted) | set(catalogue()), key=lambda w: w.cache_path)
+    missing = [item.label for item in items if cache.find(item.cache_path) is None]
+    for line in skipped:
+        print(f"skipped {line}")
+    if missing:
+        print(f"error: not in the chart cache ({cache.describe()}), so not locked: {', '.join(missing)}; "
+              "run `python -m llmd_stack charts pull --all` first")
+        return 1
+    entries = {}
+    previous = locked(lock_file)
+    for item in items:
+        digest = file_digest(cache.find(item.cache_path))  # type: ignore[arg-type]
+        entries[item.cache_path] = {"source": item.label, "sha256": digest}
+        before = previous.get(item.cache_path, {}).get("sha256")
+        print(f"{'same' if before == digest else 'new' if before is None else 'CHANGED':7s} {item.cache_path} {digest}")
+    document = {"comment": "sha256 of every chart archive (its files: path and content, in path order) and remote "
+                           "file the program can deploy; written by `python -m llmd_stack charts lock`",
+                "files": entries}
+    lock_file.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {lock_file.name}: {len(entries)} files")
+    return 0

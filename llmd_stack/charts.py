@@ -20,6 +20,7 @@ import functools
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 import threading
@@ -30,12 +31,25 @@ from urllib.parse import urlparse
 
 import yaml
 
+from components.chart_files import (
+    CACHE_ENV,
+    DEFAULT_CACHE,
+    PROGRAM_DIR,
+    PULL_COMMAND,
+    ChartCache,
+    ChartFileError,
+    ChartMissing,
+    archive_name,
+    chart_name,
+    staged_relative,
+    url_path,
+    verify,
+)
+
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 CONFIG_FILE_TYPE = "kubernetes:yaml/v2:ConfigFile"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"  # one opaque resource, for the engine too: never rendered
 RENDERED_TYPES = (CHART_TYPE, CONFIG_FILE_TYPE)
-CACHE_ENV = "LLMD_CHART_CACHE"
-DEFAULT_CACHE = Path.home() / ".cache" / "llmd-homelab" / "charts"
 # The provider's namespace when neither the Chart nor the provider names one (kubeconfig context default).
 DEFAULT_NAMESPACE = "default"
 HOOK_ANNOTATION = "helm.sh/hook"
@@ -66,26 +80,15 @@ CLUSTER_SCOPED_KINDS = frozenset({
 })
 
 
-class ChartNotCached(LookupError):
-    """A chart or remote file the program declares is not in any cache folder."""
-
-    def __init__(self, what: str, version: str | None, cache: ChartCache):
-        self.what, self.version = what, version
-        super().__init__(f"{self.label} is not in the chart cache ({cache.describe()})")
-
-    @property
-    def label(self) -> str:
-        return f"{self.what} {self.version}" if self.version else self.what
+# A chart or file missing from the cache: the same error the program raises under the engine.
+ChartNotCached = ChartMissing
 
 
-PULL_COMMAND = "python -m llmd_stack charts pull"
-
-
-def missing_message(labels: list[str], cache: "ChartCache", what: str = "not rendered, so not checked") -> str:
+def missing_message(labels: list[str], cache: ChartCache, what: str = "not rendered, so not checked") -> str:
     """One line: what could not be rendered, and the ways to get it (the CLI, `make render` and `make test` say this)."""
-    return (f"{what}: {', '.join(labels)} (not in the chart cache {cache.describe()}); fetch "
-            f"them with `{PULL_COMMAND}` (needs network access to their registries), or set LLMD_CHART_CACHE to a "
-            "folder that holds them (a chart mirror)")
+    return (f"{what}: {', '.join(labels)} (not in the chart cache {cache.describe()}); fetch them with "
+            f"`{PULL_COMMAND}` (needs network access to their registries), or set {CACHE_ENV} to a folder that holds "
+            "them (a chart mirror)")
 
 
 class ChartRenderError(ValueError):
@@ -95,65 +98,61 @@ class ChartRenderError(ValueError):
 # --- where charts come from ------------------------------------------------------------------------------------------
 
 
-def chart_name(chart: str) -> str:
-    """`oci://host/path/name`, `repo/name` or `name` -> `name` (the archive's base name)."""
-    return chart.rstrip("/").rsplit("/", 1)[-1]
+_ARCHIVE = re.compile(r"^(?P<name>.+?)-(?P<version>v?[0-9][A-Za-z0-9.+_-]*)\.tgz$")  # `<chart>-<version>.tgz`
 
 
 def source_name(type_: str, inputs: Mapping[str, Any]) -> str:
     """What rules name a chart or file by: the chart's name, or the file name of a YAML bundle."""
     if type_ == CONFIG_FILE_TYPE:
         return urlparse(str(inputs.get("file", ""))).path.rsplit("/", 1)[-1]
-    return chart_name(str(inputs.get("chart", "")))
-
-
-def archive_name(chart: str, version: str) -> str:
-    return f"{chart_name(chart)}-{version}.tgz"
-
-
-def url_path(url: str) -> Path:
-    """Where a remote file sits in a cache folder: `urls/<host>/<path>`."""
-    parsed = urlparse(url)
-    return Path("urls", parsed.netloc, parsed.path.lstrip("/"))
+    chart = chart_name(str(inputs.get("chart", "")))
+    archive = _ARCHIVE.match(chart)
+    return archive["name"] if archive else chart
 
 
 def is_url(file: str) -> bool:
     return urlparse(file).scheme in ("http", "https")
 
 
-@dataclass(frozen=True)
-class ChartCache:
-    folders: tuple[Path, ...]
+def is_local(chart: str) -> bool:
+    """A chart path (Helm's rule: absolute, or starting with `.`), not a reference to fetch."""
+    return chart.startswith((".", "/"))
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ChartCache:
-        value = (os.environ if env is None else env).get(CACHE_ENV, "")
-        folders = tuple(Path(p).expanduser() for p in value.split(":") if p)
-        return cls(folders or (DEFAULT_CACHE,))
 
-    def describe(self) -> str:
-        return ":".join(str(f) for f in self.folders)
+def local_file(path: str, cache: ChartCache, what: str, version: str | None) -> Path:
+    """The file a local path names, as the provider reads it (relative to the program's directory). A staged path
+    (`.charts/...`) is read from the chart cache, as `pulumi up` would stage it, and checked against the lock."""
+    relative = staged_relative(path)
+    if relative is None:
+        return PROGRAM_DIR / path
+    found = cache.find(relative)
+    if found is None:
+        raise ChartNotCached(what, version, cache)
+    verify(relative, found)
+    return found
 
-    def find(self, relative: Path | str) -> Path | None:
-        for folder in self.folders:
-            candidate = folder / relative
-            if candidate.is_file():
-                return candidate
-        return None
 
-    def chart(self, chart: str, version: str) -> Path:
-        found = self.find(archive_name(chart, version))
+def chart_file(inputs: Mapping[str, Any], cache: ChartCache) -> Path:
+    """The archive a Chart's `chart` and `version` name: a local (staged) path, or a reference found in the cache."""
+    chart, version = str(inputs.get("chart", "")), str(inputs.get("version", ""))
+    name = source_name(CHART_TYPE, inputs)
+    if is_local(chart):
+        return local_file(chart, cache, name, version)
+    found = cache.find(archive_name(chart, version))
+    if found is None:
+        raise ChartNotCached(name, version, cache)
+    return found
+
+
+def yaml_file(file: str, cache: ChartCache) -> Path:
+    """The YAML a ConfigFile's `file` names: a URL (from the cache, as the provider would fetch it) or a local path."""
+    if is_url(file):
+        found = cache.find(url_path(file))
         if found is None:
-            raise ChartNotCached(chart_name(chart), version, self)
+            raise ChartNotCached(file, None, cache)
         return found
-
-    def file(self, file: str) -> Path:
-        if not is_url(file):
-            return Path(file)
-        found = self.find(url_path(file))
-        if found is None:
-            raise ChartNotCached(file, None, self)
-        return found
+    relative = staged_relative(file)
+    return local_file(file, cache, f"https://{relative[len('urls/'):]}" if relative else file, None)
 
 
 # --- one rendered object, as the engine registers it -----------------------------------------------------------------
@@ -400,7 +399,6 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
 
 
 # pulumi-kubernetes runs a Chart's plugins and post-renderers from the program's directory: so does the render.
-PROGRAM_DIR = Path(__file__).resolve().parent.parent
 PROGRAM_PYTHON = ".venv/bin/python"  # Pulumi.yaml `virtualenv: .venv`: the interpreter `pulumi up` runs
 
 
@@ -447,13 +445,13 @@ def _children(objects: list[dict[str, Any]], namespace: str, where: str, inputs:
 def render_chart(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:
     """The children of a `helm.v4.Chart` with these (plain) inputs, and a label `name version` for summaries."""
     chart, version = str(inputs.get("chart", "")), str(inputs.get("version", ""))
-    path = cache.chart(chart, version)
+    path = chart_file(inputs, cache)
     release = str(inputs.get("name") or resource_name)
     namespace = str(inputs.get("namespace") or DEFAULT_NAMESPACE)
     values_json = json.dumps(inputs.get("values") or {}, sort_keys=True)
     manifests = json.loads(_render_cached(str(path), _mtime(path), values_json, release, namespace))
     crds = [] if inputs.get("skipCrds") else json.loads(_chart_crds(str(path), _mtime(path)))
-    label = f"{chart_name(chart)} {version}"
+    label = f"{source_name(CHART_TYPE, inputs)} {version}"
     post_renderer = inputs.get("postRenderer")
     if post_renderer:
         manifests = json.loads(_post_render(json.dumps(manifests), str(post_renderer["command"]),
@@ -464,9 +462,11 @@ def render_chart(inputs: Mapping[str, Any], resource_name: str, cache: ChartCach
 def render_config_file(inputs: Mapping[str, Any], resource_name: str, cache: ChartCache) -> tuple[list[RenderedObject], str]:
     """The children of a `yaml.v2.ConfigFile` (a URL from the cache, or a local file)."""
     file = str(inputs.get("file", ""))
-    path = cache.file(file)
+    path = yaml_file(file, cache)
+    relative = staged_relative(file)
+    label = f"https://{relative[len('urls/'):]}" if relative and relative.startswith("urls/") else file
     objects = json.loads(_file_documents(str(path), _mtime(path)))
-    return _children(objects, DEFAULT_NAMESPACE, f"file {file}", inputs, resource_name), file
+    return _children(objects, DEFAULT_NAMESPACE, f"file {label}", inputs, resource_name), label
 
 
 def render_provider_component(type_: str, inputs: Mapping[str, Any], resource_name: str, cache: ChartCache):
@@ -475,7 +475,7 @@ def render_provider_component(type_: str, inputs: Mapping[str, Any], resource_na
         if type_ == CHART_TYPE:
             return render_chart(inputs, resource_name, cache)
         return render_config_file(inputs, resource_name, cache)
-    except (ChartNotCached, ChartRenderError):
+    except (ChartNotCached, ChartRenderError, ChartFileError):
         raise
     except Exception as exc:  # noqa: BLE001 (a truncated archive, bad YAML, an unreadable file: the cache entry)
         what = str(inputs.get("file")) if type_ == CONFIG_FILE_TYPE else f"chart {source_name(type_, inputs)} {inputs.get('version')}"

@@ -10,7 +10,9 @@ from typing import Callable
 
 from components.versions import release
 
-from .charts import CHART_TYPE, CONFIG_FILE_TYPE, RELEASE_TYPE, chart_name
+from components.chart_files import staged_relative
+
+from .charts import CHART_TYPE, CONFIG_FILE_TYPE, RELEASE_TYPE, source_name
 from .engine import SECRET, Registration, RenderResult
 
 _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
@@ -42,25 +44,27 @@ def _pinned(registrations: list[Registration]) -> list[tuple[Registration, str]]
             given = r.declared  # a helm.v3.Release keeps its inputs (one opaque resource)
         if r.type in (CHART_TYPE, RELEASE_TYPE) and not _EXACT_VERSION.match(str(given.get("version") or "")):
             found.append((r, f"chart {given.get('chart')!r} version {given.get('version', '')!r} is not an exact version"))
-        if r.type == CONFIG_FILE_TYPE and "://" in str(given.get("file")) and not _RELEASE_URL.search(str(given.get("file"))):
+        file = str(given.get("file"))
+        remote = "://" in file or staged_relative(file) is not None  # a URL, or one staged from the cache
+        if r.type == CONFIG_FILE_TYPE and remote and not _RELEASE_URL.search(file):
             found.append((r, f"file {given.get('file')!r} is not a versioned release URL"))
     return found
 
 
 def _kgateway_with_pools(registrations: list[Registration]) -> list[tuple[Registration, str]]:
     charts = _charts(registrations)
-    pools = [c for c in charts if chart_name(str(c.declared.get("chart"))) == "inferencepool"]
+    pools = [c for c in charts if source_name(CHART_TYPE, c.declared) == "inferencepool"]
     return [
         (c, f"kgateway {c.declared.get('version')}: Envoy InferencePool routing needs 2.1.x")
         for c in charts
-        if pools and chart_name(str(c.declared.get("chart"))) == "kgateway" and _minor(str(c.declared.get("version"))) != (2, 1)
+        if pools and source_name(CHART_TYPE, c.declared) == "kgateway" and _minor(str(c.declared.get("version"))) != (2, 1)
     ]
 
 
 def _epp_matches_pool_chart(registrations: list[Registration]) -> list[tuple[Registration, str]]:
     found = []
     for c in _charts(registrations):
-        if chart_name(str(c.declared.get("chart"))) != "inferencepool":
+        if source_name(CHART_TYPE, c.declared) != "inferencepool":
             continue
         tag = str(((c.declared.get("values") or {}).get("inferenceExtension") or {}).get("image", {}).get("tag") or "")
         if tag and _minor(tag) != _minor(str(c.declared.get("version"))):
@@ -78,6 +82,25 @@ def _secret_values(registrations: list[Registration]) -> list[tuple[Registration
     ]
 
 
+def _retained(registrations: list[Registration]) -> list[tuple[Registration, str]]:
+    """retainOnDelete is a resource option CrossGuard is not shown: what outlives a destroy is checked here. A PVC, a
+    namespace holding one, and a CRD (deleting it deletes every object of its kind, the stack's or not)."""
+    def kind(r: Registration) -> str:
+        return str(r.inputs.get("kind", "")) if r.is_kubernetes_object else ""
+
+    data_namespaces = {str((r.inputs.get("metadata") or {}).get("namespace")) for r in registrations
+                       if kind(r) == "PersistentVolumeClaim"}
+    found = []
+    for r in registrations:
+        name = str((r.inputs.get("metadata") or {}).get("name"))
+        what = {"PersistentVolumeClaim": "PVC", "CustomResourceDefinition": "CRD"}.get(kind(r))
+        if kind(r) == "Namespace" and name in data_namespaces:
+            what = "namespace holding a PVC"
+        if what and not r.retain_on_delete:
+            found.append((r, f"{what} {name!r} is not retained on delete: a destroy or a URN change deletes it"))
+    return found
+
+
 CONFIG_CHECKS = [
     ConfigCheck("charts-pinned", "Every Helm chart and remote YAML file is pinned to an exact release.",
                 "Set the chart version to an exact release; use a release download URL.", _pinned),
@@ -85,6 +108,9 @@ CONFIG_CHECKS = [
                 "Put the secret in a Secret and pass the chart its name.", _secret_values),
     ConfigCheck("kgateway-2.1-with-pools", "kgateway is 2.1.x when InferencePools are routed (Envoy routing).",
                 "Pin gateway.kgatewayVersion to v2.1.x.", _kgateway_with_pools),
+    ConfigCheck("retained-on-delete", "PVCs, the namespaces that hold them and CRDs outlive a destroy (retainOnDelete).",
+                "Keep the program's retain_on_delete (the CRD transform of components/helm.py for chart-rendered CRDs).",
+                _retained),
     ConfigCheck("epp-matches-pool-chart", "The EPP image and the inferencepool chart are the same GAIE release.",
                 "Set scheduling.eppImage to the tag of scheduling.chartVersion.", _epp_matches_pool_chart),
 ]

@@ -22,6 +22,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.chart_files import Staging
+
 from .charts import (
     CONFIG_FILE_TYPE,
     RENDERED_TYPES,
@@ -227,6 +229,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.duplicate_urns: list[str] = []
         self._urns: set[str] = set()
         self._pending: list[tuple[Registration, dict[str, Any]]] = []  # Charts/ConfigFiles to render after the run
+        self._transforms: dict[str, list] = {}  # URN -> the transforms its options carry (they reach its children)
+        self._parents: dict[str, str | None] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The URN the engine gives: the parent's full type chain, `$`, the type; the root stack's type is left out
@@ -254,6 +258,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if response.urn in self._urns:
             self.duplicate_urns.append(response.urn)
         self._urns.add(response.urn)
+        self._transforms[response.urn] = pulumi_mocks._resolve_callbacks(request.transforms)
+        self._parents[response.urn] = request.parent or None
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         recorded = canonical(integral(redact(inputs)))
         provider_side = request.type in RENDERED_TYPES
@@ -311,8 +317,11 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         # object masked but its identity, and config:no-secrets-in-chart-values refuses the stack.
         masked = _has_secret(inputs)
         urns: list[str] = []
+        transforms = self._inherited_transforms(chart.urn)
         for child in children:
-            obj = _identity_only(child.object) if masked else child.object
+            obj, options = _transformed(transforms, child, pulumi.ResourceOptions(
+                protect=chart.protect, retain_on_delete=child.retain_on_delete))  # protect is inherited from the parent
+            obj = _identity_only(obj) if masked else obj
             if child.type == "kubernetes:core/v1:Secret":
                 obj = {k: (_mask(v) if k in ("data", "stringData") else v) for k, v in obj.items()}
             urn = self.make_urn(chart.urn, child.type, child.name)
@@ -324,8 +333,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     name=child.name,
                     parent=chart.urn,
                     depends_on=[urns[i] for i in child.depends_on],
-                    protect=chart.protect,  # children inherit protect from their parent
-                    retain_on_delete=child.retain_on_delete,
+                    protect=bool(options.protect),
+                    retain_on_delete=bool(options.retain_on_delete),
                     custom=True,
                     provider=chart.provider,
                     inputs=canonical(obj),
@@ -333,6 +342,32 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 )
             )
         self.charts.append(ChartRecord(chart.urn, label, True, _kind(chart.type), source, objects=len(children)))
+
+
+    def _inherited_transforms(self, urn: str) -> list:
+        """The transforms the engine runs on a child of `urn`: those of `urn` and of each ancestor, innermost first,
+        then the stack's."""
+        found: list = []
+        current: str | None = urn
+        while current:
+            found += self._transforms.get(current, [])
+            current = self._parents.get(current)
+        return found + list(self._stack_transforms)
+
+
+def _transformed(transforms: list, child, options: pulumi.ResourceOptions) -> tuple[dict[str, Any], pulumi.ResourceOptions]:
+    """A chart-rendered object and its options after the transforms (what the engine registers); each gets what the
+    previous one returned."""
+    import inspect
+
+    props = child.object
+    for transform in transforms:
+        result = transform(pulumi.ResourceTransformArgs(True, child.type, child.name, props, options))
+        if inspect.isawaitable(result):
+            result = _sync_await(result)
+        if result is not None:
+            props, options = result.props, result.opts
+    return props, options
 
 
 def _kind(type_: str) -> str:
@@ -376,6 +411,8 @@ def run_program(
     """
     # Helm's native library takes ~70 ms to load; it loads while the program runs (dlopen releases the interpreter).
     threading.Thread(target=load_helm, daemon=True).start()
+    # The program stages nothing into the project: the render reads each staged path's file from the chart cache.
+    Staging.copy = False
     set_all_config(dict(config), list(secret_keys))
     prepared = before_resources() if before_resources else None
     pulumi_settings.ROOT.set(None)

@@ -349,8 +349,12 @@ def build(loaded: LoadedStack) -> None:
     provider = kubernetes_provider(cfg)
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
 
+    # Deleting a namespace deletes what is in it, "retained" PVCs too: one that holds the model caches is kept as
+    # they are (protected against deletion and replacement, retained by a destroy).
+    holds_data = any(model.model_kit is not None for model in cfg.models)
     serving_namespace = meta_namespace(
-        "serving-namespace", cfg.cluster.namespace, "serving", "baseline", pulumi.ResourceOptions(provider=provider)
+        "serving-namespace", cfg.cluster.namespace, "serving", "baseline",
+        pulumi.ResourceOptions(provider=provider, protect=holds_data, retain_on_delete=holds_data),
     )
     namespace = serving_namespace.metadata.name
 

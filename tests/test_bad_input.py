@@ -158,12 +158,13 @@ def test_epp_image_with_tag_and_digest_keeps_both(render, homelab):
     assert _epp_image(render(homelab)) == homelab["scheduling"]["eppImage"]
 
 
-def test_boolean_epp_flag_on_a_chart_that_supports_it_renders(render, homelab):
-    homelab["scheduling"] = {"chartVersion": "v1.6.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0",
-                             "extraFlags": {"enable-pprof": False}}
-    # v1.6.0 is not in the chart mirror: the values the program hands over are what can be checked.
-    flags = render(homelab).one("kubernetes:helm.sh/v4:Chart", "ds-r1-llama-8b-pool-release").declared["values"]
-    assert flags["inferenceExtension"]["flags"]["enable-pprof"] == "false"
+def test_a_version_the_lock_does_not_pin_stops_the_render_naming_its_file(render, homelab):
+    """GAIE v1.6.0 ships CRDs only (no inferencepool chart): its manifests are in the mirror, not in the lock."""
+    from components.chart_files import ChartFileError
+
+    homelab["scheduling"] = {"chartVersion": "v1.6.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0"}
+    with pytest.raises(ChartFileError, match="v1.6.0/manifests.yaml is not in charts.lock.json"):
+        render(homelab)
 
 
 def test_values_of_secret_keys_are_not_echoed_in_problems(homelab):

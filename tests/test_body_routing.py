@@ -56,7 +56,7 @@ def test_a_single_model_stack_deploys_no_router(homelab_render):
 def test_the_router_is_the_gaie_chart_rendered_and_hardened(two_models):
     chart = two_models.one("kubernetes:helm.sh/v4:Chart", "body-router-release")
     assert chart.inputs == {} and chart.declared["version"] == "v1.2.1"
-    assert chart.declared["chart"].endswith("/charts/body-based-routing")
+    assert chart.declared["chart"] == f".charts/body-based-routing-{chart.declared['version']}.tgz"
     deployment = named(two_models, "Deployment", "body-based-router")
     service = named(two_models, "Service", "body-based-router")
     children = {r.inputs["kind"] for r in two_models.resources if r.rendered_by == chart.urn}

@@ -31,7 +31,7 @@ def test_every_chart_and_file_the_stacks_render_is_wanted():
     } == labels
     modelservice = next(w for w in wanted if w.chart == "llm-d-modelservice")
     assert modelservice.repo == "https://llm-d-incubation.github.io/llm-d-modelservice/"
-    assert modelservice.cache_path == Path("llm-d-modelservice-v0.4.12.tgz")
+    assert modelservice.cache_path == "llm-d-modelservice-v0.4.12.tgz"
 
 
 def _fake_helm(wanted: Wanted, scratch: Path) -> Path:

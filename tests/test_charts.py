@@ -184,7 +184,7 @@ def test_a_chart_missing_from_every_cache_folder_is_reported(tmp_path, cache):
         render_chart({"chart": "oci://example.com/charts/other", "version": "0.1.0"}, "x", ChartCache((empty,)))
     assert missing.value.label == "other 0.1.0" and str(empty) in str(missing.value)
     # The cache is a list of folders: the second one holds it.
-    assert ChartCache((empty, cache.folders[0])).chart("demo", "1.2.3").name == "demo-1.2.3.tgz"
+    assert ChartCache((empty, cache.folders[0])).find("demo-1.2.3.tgz").name == "demo-1.2.3.tgz"
 
 
 def test_cache_folders_come_from_the_environment(tmp_path):
@@ -252,6 +252,43 @@ def test_the_engine_registers_the_chart_without_inputs_and_each_object_as_its_ch
     assert document["inputs"] == {} and document["programInputs"]["chart"].endswith("/demo")
 
 
+def test_the_engine_runs_the_transforms_of_a_chart_and_its_ancestors_on_its_objects(cache):
+    """Pulumi runs a resource's `transforms` on all its children, a packaged component's included: so does the
+    offline engine, the chart's own first, then its parents'."""
+    seen = []
+
+    def label(tag):
+        def transform(args):
+            seen.append((tag, args.type_))
+            props = {**args.props, "metadata": {**args.props["metadata"], "labels": {"by": tag}}}
+            return pulumi.ResourceTransformResult(props, args.opts)
+        return transform
+
+    def keep_widgets(args):
+        if args.type_ != "kubernetes:example.com/v1:Widget":
+            return None
+        return pulumi.ResourceTransformResult(args.props, pulumi.ResourceOptions.merge(
+            args.opts, pulumi.ResourceOptions(retain_on_delete=True)))
+
+    class Outer(pulumi.ComponentResource):
+        def __init__(self, name, opts=None):
+            super().__init__("demo:index:Outer", name, None, opts)
+            k8s.helm.v4.Chart("web", chart="oci://example.com/charts/demo", version="1.2.3", namespace="apps",
+                              opts=pulumi.ResourceOptions(parent=self, transforms=[label("chart"), keep_widgets]))
+
+    def program():
+        provider = k8s.Provider("k8s")
+        Outer("outer", pulumi.ResourceOptions(providers={"kubernetes": provider}, transforms=[label("outer")]))
+
+    result = run_program(program, project="demo", stack="t", config={}, secret_keys=[], cache=cache)
+    children = [r for r in result.resources if r.rendered_by]
+    assert len(children) == 7
+    assert {r.inputs["metadata"]["labels"]["by"] for r in children} == {"outer"}  # the outer one ran last
+    assert [tag for tag, type_ in seen if type_.endswith(":Deployment")] == ["chart", "outer"]
+    assert [r.retain_on_delete for r in children if r.inputs["kind"] == "Widget"] == [True]
+    assert not [r for r in children if r.inputs["kind"] == "Deployment" and r.retain_on_delete]
+
+
 def test_a_secret_a_template_transforms_never_reaches_the_render(tmp_path):
     template = TEMPLATES["templates/kept.yaml"].replace("data: {a: b}", "data: {a: {{ .Values.password | b64enc }}}")
     path = make_chart(tmp_path)
@@ -270,7 +307,8 @@ def test_a_secret_a_template_transforms_never_reaches_the_render(tmp_path):
     assert base64.b64encode(b"hunter2-secret").decode() not in text and "hunter2-secret" not in text
     from llmd_stack.config_checks import config_violations
 
-    assert [c.id for c, _, _ in config_violations(result)] == ["no-secrets-in-chart-values"]
+    # (This bare program's chart also renders a CRD it does not retain on delete.)
+    assert [c.id for c, _, _ in config_violations(result)] == ["no-secrets-in-chart-values", "retained-on-delete"]
 
 
 def test_a_chart_not_in_the_cache_stays_opaque_and_is_listed(tmp_path):

@@ -9,7 +9,7 @@ from components.gpu import DEVICE_CLASS, GpuSelector
 
 def test_driver_chart_is_pinned_in_a_privileged_namespace(homelab_render):
     chart = homelab_render.one("kubernetes:helm.sh/v4:Chart", "gpu-driver").declared
-    assert chart["chart"].endswith("/intel-gpu-resource-driver-chart")
+    assert chart["chart"] == ".charts/intel-gpu-resource-driver-chart-0.11.0.tgz"
     assert chart["version"] == "0.11.0"
     namespace = next(n for n in objects(homelab_render, "Namespace") if n["metadata"]["name"] == chart["namespace"])
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"

@@ -63,7 +63,7 @@ def test_kgateway_charts_are_pinned_with_the_inference_extension(homelab_render)
     crds = homelab_render.one(CHART, "gateway-kgateway-crds")
     controller = homelab_render.one(CHART, "gateway-kgateway-controller")
     for chart in (crds, controller):
-        assert chart.declared["version"] == "v2.1.2" and chart.declared["chart"].startswith("oci://cr.kgateway.dev/")
+        assert chart.declared["version"] == "v2.1.2" and chart.declared["chart"].startswith(".charts/kgateway")
     assert controller.declared["values"] == {"inferenceExtension": {"enabled": True}}
     api_crds = homelab_render.one("kubernetes:yaml/v2:ConfigFile", "gateway-gateway-api-crds")
     assert "/v1.4.0/standard-install.yaml" in api_crds.declared["file"]

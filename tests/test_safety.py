@@ -68,6 +68,55 @@ def test_every_persistent_volume_claim_is_protected_and_retained(render, homelab
         assert claim.retain_on_delete, f"{claim.urn} is not retainOnDelete: removing it from the program deletes it"
 
 
+def test_the_namespaces_that_hold_data_are_protected_and_retained_others_are_not(homelab_render, render):
+    """Deleting a namespace deletes the PVCs in it: the serving namespace (model caches) and the monitoring one
+    (Prometheus' storage) are kept as the volumes are."""
+    namespaces = {r.inputs["metadata"]["name"]: r for r in homelab_render.of_type("kubernetes:core/v1:Namespace")}
+    claims = {c.inputs["metadata"]["namespace"] for c in homelab_render.of_type(PVC)}
+    assert claims == {"llm-d", "monitoring"}
+    for name in claims:
+        assert namespaces[name].protect and namespaces[name].retain_on_delete, name
+    assert not namespaces["kgateway-system"].protect and not namespaces["kgateway-system"].retain_on_delete
+    from conftest import stack_config
+
+    (sim_namespace,) = [r for r in render(stack_config("sim"), {}).of_type("kubernetes:core/v1:Namespace")
+                        if r.inputs["metadata"]["name"] == "llm-d"]
+    assert not sim_namespace.protect  # the simulator holds no data: its namespace may go
+
+
+def test_every_crd_the_stack_deploys_outlives_it_and_nothing_else_is_retained_by_the_transform(homelab_render):
+    """A CRD's deletion deletes every object of its kind in the cluster: each one, from a chart or a YAML bundle,
+    is retained on delete by the charts' transform; the other objects they render are not."""
+    crds = homelab_render.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
+    bundles = {r.urn: r.name for r in homelab_render.resources if r.program_inputs is not None}
+    assert {bundles[c.rendered_by] for c in crds} == {"gateway-gateway-api-crds", "inference-extension-crds-manifests",
+                                                       "gateway-kgateway-crds", "monitoring-kube-prometheus-stack"}
+    assert all(c.retain_on_delete for c in crds), [c.name for c in crds if not c.retain_on_delete]
+    others = [r for r in homelab_render.resources if r.rendered_by and r.inputs["kind"] != "CustomResourceDefinition"]
+    assert others and not [r.name for r in others if r.retain_on_delete]
+
+
+def test_an_unprotected_data_namespace_or_an_unretained_crd_is_caught(homelab_render):
+    from llmd_stack.check import resources_of
+    from llmd_stack.config_checks import config_violations
+    from policies.rules import evaluate
+
+    result = copy.deepcopy(homelab_render)
+    namespace = next(r for r in result.resources if r.type == "kubernetes:core/v1:Namespace"
+                     and r.inputs["metadata"]["name"] == "monitoring")
+    namespace.protect = False
+    found = [(rule.id, v.message) for rule, _, v in evaluate(resources_of(result)) if rule.id == "data-pvc-protected"]
+    assert found == [("data-pvc-protected", "namespace 'monitoring' holds PVC 'prometheus-db-prometheus-kube-prometheus-"
+                      "stack-prometheus-0' but is not protected: deleting or replacing it deletes the PVC with it")]
+    namespace.retain_on_delete = False
+    crd = next(r for r in result.resources if r.type.endswith(":CustomResourceDefinition"))
+    crd.retain_on_delete = False
+    messages = [m for check, _, m in config_violations(result) if check.id == "retained-on-delete"]
+    assert messages == ["namespace holding a PVC 'monitoring' is not retained on delete: a destroy or a URN change deletes it",
+                        f"CRD {crd.inputs['metadata']['name']!r} is not retained on delete: a destroy or a URN change "
+                        "deletes it"]
+
+
 def test_model_pvc_name_and_urn_depend_only_on_the_model_name(render, homelab):
     homelab["models"].append(second_model(homelab))
     result = render(homelab)

@@ -208,10 +208,20 @@ def _stream_idle(resources: list[Res], config: Mapping[str, Any]) -> list[Violat
     return found
 
 
-def _pvc_protected(res: Res, config: Mapping[str, Any]) -> list[str]:
-    if kind_of(res) != "PersistentVolumeClaim" or res.protect:
-        return []
-    return [f"PVC {dig(res.props, 'metadata', 'name')!r} holds data but is not protected"]
+def _data_protected(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
+    """Every PVC protected, and so is the Namespace of the stack it lives in: deleting or replacing a namespace
+    deletes every PVC in it, protected or not."""
+    namespaces = {name_of(ns): ns for ns in of_kind(resources, "Namespace")}
+    found, named = [], set()
+    for pvc in of_kind(resources, "PersistentVolumeClaim"):
+        if not pvc.protect:
+            found.append(Violation(pvc.urn, f"PVC {name_of(pvc)!r} holds data but is not protected"))
+        namespace = namespaces.get(resource_namespace(pvc))
+        if namespace is not None and not namespace.protect and namespace.urn not in named:
+            named.add(namespace.urn)
+            found.append(Violation(namespace.urn, f"namespace {name_of(namespace)!r} holds PVC {name_of(pvc)!r} but is not "
+                                   "protected: deleting or replacing it deletes the PVC with it"))
+    return found
 
 
 def _same_node(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
@@ -398,8 +408,10 @@ RULES = [
     Rule("stream-idle-covers-requests", "A kgateway proxy keeps a silent stream open as long as its routes' request "
          "timeouts.", "mandatory", "Keep the program's HTTPListenerPolicy (streamIdleTimeout follows the longest "
          "models[].route.timeouts.request).", stack_check=_stream_idle, applies_to=of_kinds("HTTPRoute")),
-    Rule("data-pvc-protected", "PVCs that hold data are protected against deletion and replacement.", "mandatory",
-         "Create the PVC with protect=True and retain_on_delete=True.", resource_check=_pvc_protected, applies_to=of_kinds("PersistentVolumeClaim")),
+    Rule("data-pvc-protected", "PVCs that hold data, and the stack's namespaces that hold them, are protected against "
+         "deletion and replacement.", "mandatory",
+         "Create the PVC and its namespace with protect=True and retain_on_delete=True.", stack_check=_data_protected,
+         applies_to=of_kinds("PersistentVolumeClaim")),
     Rule("rwo-same-node", "Replicas sharing a ReadWriteOnce model PVC are kept on one node.", "mandatory",
          "Keep the program's pod affinity, or use a ReadWriteMany storage class.", stack_check=_same_node, charts=("llm-d-modelservice",), applies_to=is_model_server),
     Rule("epp-metric-names", "EPP metric-name flags name metrics the serving engine emits.", "mandatory",
