@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .metric_names import GPU_SERIES, KV_CACHE_USAGE, QUEUED_REQUESTS
+from policies.rules.metric_names import GPU_SERIES, KV_CACHE_USAGE, QUEUED_REQUESTS
 
 GPU_TEMPERATURE_CELSIUS = 90  # A770 throttles from ~95 C
 GPU_POWER_WATTS = 225  # A770 board power

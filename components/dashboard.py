@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .metric_names import GPU_SERIES, KV_CACHE_USAGE, QUEUED_REQUESTS, SERVING_SERIES
+from policies.rules.metric_names import GPU_SERIES, KV_CACHE_USAGE, QUEUED_REQUESTS, SERVING_SERIES
 
 UID = "llm-d-serving"
 SELECTOR = 'model_name=~"$model"'

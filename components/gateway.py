@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from . import helm
 from .chart_sources import GATEWAY_API_CRDS, KGATEWAY, KGATEWAY_CRDS
-from .durations import duration_ms
+from policies.rules.durations import duration_ms
 from .meta import namespace as meta_namespace
 from .meta import object_meta
 

@@ -13,8 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from .metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS
-from .versions import release
+from policies.rules.metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS
+from policies.rules.versions import release
 from . import helm
 from .chart_sources import GAIE_CRDS, INFERENCEPOOL
 from .meta import child_options

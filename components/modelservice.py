@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 from . import helm
 from .chart_sources import MODELSERVICE
 from .meta import child_options, spec_hash
-from .metric_names import metrics_generation
+from policies.rules.metric_names import metrics_generation
 from .values import deep_merge
 
 MODEL_MOUNT = "/data"

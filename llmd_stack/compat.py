@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal
 
-from components.metric_names import EPP_METRIC_FLAG_NAMES, VLLM_METRICS
+from policies.rules.metric_names import EPP_METRIC_FLAG_NAMES, VLLM_METRICS
 
 from .types import image_tag, version_tuple
 

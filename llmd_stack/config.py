@@ -326,7 +326,7 @@ class EngineConfig(_Strict):
     @property
     def metrics_generation(self) -> str:
         """Which vLLM metric names this engine emits (`v0` or `v1`)."""
-        from components.metric_names import metrics_generation
+        from policies.rules.metric_names import metrics_generation
 
         return metrics_generation(self.kind, self.resolved_image)
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from components.versions import release
+from policies.rules.versions import release
 
 from components.chart_files import staged_relative
 

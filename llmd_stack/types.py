@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
-from components.durations import duration_ms, is_duration  # noqa: F401 (duration_ms is part of this API)
+from policies.rules.durations import duration_ms, is_duration  # noqa: F401 (duration_ms is part of this API)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

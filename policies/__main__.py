@@ -1,13 +1,10 @@
-"""CrossGuard entry point: `pulumi preview --policy-pack policies`. Builds the pack and nothing else."""
+"""CrossGuard entry point: `pulumi preview --policy-pack policies`. Builds the pack and nothing else.
 
-import sys
-from pathlib import Path
+The pack stands alone (`pulumi policy publish` uploads this folder only): the rules import nothing but their own
+modules and what requirements.txt installs."""
 
-# The rules share the project's metric-name list (components/metric_names.py).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from rules import pulumi_policies  # noqa: E402
+from rules import pulumi_policies
 
 PolicyPack(name="llmd-homelab", enforcement_level=EnforcementLevel.MANDATORY, policies=pulumi_policies())

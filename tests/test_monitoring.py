@@ -10,7 +10,7 @@ import pytest
 from conftest import chart_values, declared_objects, objects
 
 from components.dashboard import expressions
-from components.metric_names import EPP_METRICS, KUBE_METRICS, VLLM_METRICS, XPUM_METRICS, known_metric
+from policies.rules.metric_names import EPP_METRICS, KUBE_METRICS, VLLM_METRICS, XPUM_METRICS, known_metric
 
 MODEL, POOL = "ds-r1-llama-8b-release", "ds-r1-llama-8b-pool-release"
 _KEYWORDS = {"by", "without", "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "bool", "offset"}

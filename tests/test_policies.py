@@ -9,6 +9,7 @@ marked `after render` below, and the rule still runs on real registrations.
 from __future__ import annotations
 
 import copy
+import json
 import dataclasses
 import re
 from typing import Any, Callable
@@ -443,9 +444,11 @@ def test_a_rule_without_subjects_beside_an_unrendered_chart_is_not_verified_not_
         "ok on what was rendered; not verified for chart llm-d-modelservice v0.4.12 (not rendered)")
 
 
-def test_the_pack_needs_only_its_own_requirements():
-    """`pulumi preview --policy-pack policies` runs in policies/venv (policies/requirements.txt): the rules and what
-    they import from the project must not need the program's dependencies."""
+def test_the_pack_stands_alone_with_only_its_own_requirements(tmp_path):
+    """`pulumi policy publish` uploads policies/ alone and `pulumi preview --policy-pack policies` runs it in its own
+    venv (policies/requirements.txt). From a copy of the folder alone, the pack builds every policy, and every module
+    it loaded is the standard library's, the copy's own, or one of a distribution its requirements install."""
+    import shutil
     import subprocess
     import sys
 
@@ -453,28 +456,57 @@ def test_the_pack_needs_only_its_own_requirements():
 
     requirements = (ROOT / "policies" / "requirements.txt").read_text()
     assert {"pulumi", "pulumi-policy", "PyYAML"} <= {line.split("==")[0] for line in requirements.split()}
-    program_only = ["pydantic", "pulumi_kubernetes", "helm", "requests", "llmd_stack"]
+    assert yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())["version"]
+    copy = tmp_path / "pack"
+    shutil.copytree(ROOT / "policies", copy, ignore=shutil.ignore_patterns("venv", "__pycache__"))
     code = f"""
-import sys
+import importlib.metadata as md, json, os, re, sys, sysconfig
+before = set(sys.modules)  # what the interpreter loaded at startup (site, .pth hooks)
+project = {str(ROOT)!r}
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {program_only!r}:
-            raise ImportError('the policy pack imported ' + name)
+        if name.split('.')[0] in ('components', 'llmd_stack', 'policies'):
+            raise ImportError('the pack imported the project module ' + name)
 sys.meta_path.insert(0, Block())
-sys.path.insert(0, 'policies')
-sys.argv = ['policies']
+sys.path = [p for p in sys.path if p not in ('', project)]
+sys.path.insert(0, '.')
+sys.argv = ['pack']
 import runpy
 from unittest import mock
 import pulumi_policy
 with mock.patch.object(pulumi_policy, 'PolicyPack') as pack:
-    runpy.run_path('policies/__main__.py', run_name='__main__')
-print(len(pack.call_args.kwargs['policies']))
+    runpy.run_path('__main__.py', run_name='__main__')
+wanted = [re.split('[=<>;]', line)[0].strip() for line in open('requirements.txt') if line.strip()]
+allowed, queue = set(), list(wanted)
+while queue:
+    name = re.sub('[-_.]+', '-', queue.pop()).lower()
+    if name in allowed:
+        continue
+    allowed.add(name)
+    for requirement in md.requires(name) or []:
+        if 'extra ==' not in requirement:
+            queue.append(re.split('[ =<>;\\[(!~]', requirement)[0])
+owners = md.packages_distributions()
+stdlib = sysconfig.get_paths()['stdlib']
+foreign = set()
+for name, module in list(sys.modules.items()):
+    origin = getattr(module, '__file__', None) or ''
+    top = name.split('.')[0]
+    if name in before or not origin or origin.startswith((stdlib, os.getcwd())) or top in sys.stdlib_module_names:
+        continue
+    if origin.startswith(project + os.sep) and not origin.startswith(sys.prefix + os.sep):
+        foreign.add(name)
+    elif not any(re.sub('[-_.]+', '-', d).lower() in allowed for d in owners.get(top, [])):
+        foreign.add(name + ' (' + ','.join(owners.get(top, ['?'])) + ')')
+print(json.dumps({{'policies': len(pack.call_args.kwargs['policies']), 'foreign': sorted(foreign)}}))
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=copy, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.splitlines()[-1])
+    assert found["foreign"] == []
     from policies.rules import pulumi_policies
 
-    assert int(proc.stdout.split()[-1]) == len(pulumi_policies())
+    assert found["policies"] == len(pulumi_policies())
 
 
 def test_make_policy_builds_the_venv_the_pack_declares():

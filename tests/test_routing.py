@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import chart_values, objects, second_model
 
-from components.metric_names import VLLM_METRICS
+from policies.rules.metric_names import VLLM_METRICS
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 POOL = "ds-r1-llama-8b-pool-release"

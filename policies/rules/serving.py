@@ -8,9 +8,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from components.durations import duration_ms, is_duration
-from components.metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS, VLLM_METRICS, metrics_generation_of_image
-from components.versions import release
+from .durations import duration_ms, is_duration
+from .metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS, VLLM_METRICS, metrics_generation_of_image
+from .versions import release
 
 from .base import (
     Res,

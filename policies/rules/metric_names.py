@@ -1,4 +1,6 @@
-"""Metric names each engine generation emits: the one list EPP flags, guards, alerts and dashboards use."""
+"""Metric names each engine generation emits: the one list EPP flags, guards, alerts, dashboards and rules use.
+
+Part of the policy pack (which must stand alone); the program imports it from here."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Release versions as found in chart versions and image tags (`v1.2.1`, `0.10.1-xpu`): one lenient reader.
 
-Pure Python with no dependencies: the CrossGuard pack imports it too. (Config validation uses the strict
-`llmd_stack.types.version_tuple`.)
+Pure Python with no dependencies: part of the policy pack, which must stand alone; the program imports it from here.
+(Config validation uses the strict `llmd_stack.types.version_tuple`.)
 """
 
 from __future__ import annotations

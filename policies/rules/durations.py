@@ -1,6 +1,6 @@
 """Gateway API durations (GEP-2257), as the HTTPRoute CRD validates them: one definition for config and policies.
 
-Pure Python with no dependencies: the CrossGuard pack imports it too.
+Pure Python with no dependencies: part of the policy pack, which must stand alone; the program imports it from here.
 """
 
 from __future__ import annotations
