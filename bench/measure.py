@@ -5,11 +5,15 @@ Fresh processes keep runs independent (Pulumi's runtime holds global state) and 
 
 from __future__ import annotations
 
-import json
-import os
-import resource
-import sys
-import time
+import gc
+
+gc.disable()  # as the CLI does (llmd_stack/__main__.py): a render is measured the way a user runs it
+
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
 
 CHART_SECONDS: list[float] = []  # wall time of rendering Charts and YAML files (Helm, YAML parsing)

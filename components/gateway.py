@@ -17,7 +17,7 @@ from . import helm
 from .chart_sources import GATEWAY_API_CRDS, KGATEWAY, KGATEWAY_CRDS
 from policies.rules.durations import duration_ms
 from .meta import namespace as meta_namespace
-from .meta import object_meta
+from .meta import LiveObject, object_meta
 
 GATEWAY_API = "gateway.networking.k8s.io"
 KGATEWAY_XDS_PORT = 9977
@@ -253,6 +253,22 @@ def listeners(args: "InferenceGatewayArgs") -> list[dict]:
     return found
 
 
+def gateway_address(status: dict | None) -> str | None:
+    """The first address in a Gateway's status (Gateway API `status.addresses[].value`), or None."""
+    addresses = (status or {}).get("addresses") or []
+    return addresses[0].get("value") if addresses and isinstance(addresses[0], dict) else None
+
+
+def base_url(listener: dict, host: str | None, path_prefix: str) -> str | None:
+    """A model's OpenAI base URL through a listener: `<scheme>://<host>[:<port>]<prefix>/v1` (None without a host)."""
+    if not host:
+        return None
+    scheme = "https" if listener["protocol"] == "HTTPS" else "http"
+    port = "" if listener["port"] == {"https": 443, "http": 80}[scheme] else f":{listener['port']}"
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}{port}{api_prefix(path_prefix)}"
+
+
 def api_prefix(path_prefix: str) -> str:
     """The path a model's route exposes: its prefix plus vLLM's OpenAI API (`/v1`), nothing else of the server
     (`/metrics`, `/docs`, `/health` stay inside the cluster). PathPrefix matches whole path elements."""
@@ -375,13 +391,16 @@ class InferenceGateway(pulumi.ComponentResource):
                 )
             )
         self.gateway_name = gateway.metadata.apply(lambda m: m["name"])
+        # What the controller reports (kgateway: the proxy Service's load-balancer address); None until it has.
+        self.address = gateway.status.apply(gateway_address)
+        self.listeners = listeners(args)
         self.route_names = pulumi.Output.all(*[r.metadata.apply(lambda m: m["name"]) for r in routes])
         self.register_outputs({"gateway_name": self.gateway_name, "route_names": self.route_names})
 
     def _gateway(self, resource_name: str, provider_name: str, gateway_name: str, gateway_listeners: list[dict],
                  service_type: str | None, args: InferenceGatewayArgs, ready: list[pulumi.Resource]):
         infrastructure = args.provider.infrastructure(provider_name, gateway_name, args.namespace, self, ready, service_type)
-        return k8s.apiextensions.CustomResource(
+        return LiveObject(
             resource_name,
             api_version=f"{GATEWAY_API}/v1",
             kind="Gateway",

@@ -51,6 +51,20 @@ def namespace(
     )
 
 
+class LiveObject(pulumi.CustomResource):
+    """A Kubernetes custom object whose live `status` is an output too: pulumi_kubernetes' CustomResource exposes only
+    what it was given (apiVersion, kind, metadata, spec), not what the provider returns after applying it. The same
+    type token and inputs, so the same URN and the same registration."""
+
+    metadata: pulumi.Output[Any]
+    status: pulumi.Output[Any]
+
+    def __init__(self, resource_name: str, api_version: str, kind: str, metadata: Any, spec: Any,
+                 opts: pulumi.ResourceOptions | None = None):
+        props = {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec, "status": None}
+        super().__init__(f"kubernetes:{api_version}:{kind}", resource_name, props, opts)
+
+
 def spec_hash(spec: Any) -> str:
     """A short, stable hash of an object's spec: an immutable object (a ResourceClaimTemplate) named with it is
     created anew when the spec changes, instead of an update the API server rejects."""

@@ -106,6 +106,11 @@ def prometheus_claim_name(release: str) -> str:
     return f"prometheus-db-prometheus-{release}-prometheus-0"
 
 
+def grafana_service(release: str) -> str:
+    """The Service kube-prometheus-stack's grafana subchart makes (`fullnameOverride: <release>`), on port 80."""
+    return f"{release}-grafana"
+
+
 def grafana_role_name(release: str) -> str:
     return f"{release}-grafana-configmaps"
 

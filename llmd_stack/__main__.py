@@ -8,16 +8,23 @@ Exit codes: 0 ok, 1 a mandatory policy or config check is violated (check) or a 
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-from pathlib import Path
+import gc
 
-from . import render as render_out
-from .charts import ChartCache, ChartFileError, missing_message
-from .config import ConfigError
-from .engine import ChartFailed, DuplicateUrn
-from .offline import render_stack
+# A one-shot command whose objects mostly live until it exits: the cyclic collector would only walk them (see
+# engine.run_program). Off before the imports, which build most of them.
+gc.disable()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from . import render as render_out  # noqa: E402
+from .charts import ChartCache, ChartFileError, missing_message  # noqa: E402
+from .config import ConfigError  # noqa: E402
+from .engine import ChartFailed, DuplicateUrn  # noqa: E402
+from .offline import render_stack  # noqa: E402
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m llmd_stack", description=__doc__)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from components.chart_files import LOCK_FILE, ChartFileError, file_digest, locked, staged_relative, verify
+from components.chart_files import LOCK_FILE, ChartFileError, bytes_digest, file_digest, locked, staged_relative, verify
 
 from .charts import CHART_TYPE, CONFIG_FILE_TYPE, ChartCache, archive_name, chart_name, is_url, source_name, url_path
 from .config import ConfigError
@@ -197,12 +197,16 @@ def lock(project_dir: Path, cache: ChartCache, lock_file: Path = LOCK_FILE) -> i
     entries = {}
     previous = locked(lock_file)
     for item in items:
-        digest = file_digest(cache.find(item.cache_path))  # type: ignore[arg-type]
+        path = cache.find(item.cache_path)
+        digest = file_digest(path)  # type: ignore[arg-type]
         entries[item.cache_path] = {"source": item.label, "sha256": digest}
+        if item.cache_path.endswith(".tgz"):
+            entries[item.cache_path]["bytes"] = bytes_digest(path)  # type: ignore[arg-type]
         before = previous.get(item.cache_path, {}).get("sha256")
         print(f"{'same' if before == digest else 'new' if before is None else 'CHANGED':7s} {item.cache_path} {digest}")
-    document = {"comment": "sha256 of every chart archive (its files: path and content, in path order) and remote "
-                           "file the program can deploy; written by `python -m llmd_stack charts lock`",
+    document = {"comment": "sha256 of every chart archive (its files: path and content, in path order; `bytes`: of "
+                           "the archive this lock was written from, a shortcut) and remote file the program can deploy; "
+                           "written by `python -m llmd_stack charts lock`",
                 "files": entries}
     lock_file.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {lock_file.name}: {len(entries)} files")

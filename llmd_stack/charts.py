@@ -351,23 +351,61 @@ def load_helm() -> None:
         pass  # reported by the render that needs it
 
 
-@functools.lru_cache(maxsize=32)
+# Every call into Helm's native library, one at a time (loading, reading CRDs, rendering): the bench once saw a render
+# fail with two concurrent ones. Loaded charts are kept for the process: a chart object freed by the garbage collector
+# (from whichever thread dropped it) would call into the library outside the lock.
+_HELM_LOCK = threading.RLock()
+_LOADED: dict[tuple[str, float], Any] = {}
+
+
 def _load_chart(path: str, mtime: float):
     import helm_python  # imported lazily: the native library loads once, on the first render that needs it
 
-    data, _ = offline_archive(Path(path).read_bytes())
-    return helm_python.Chart.load_archive(data)
+    with _HELM_LOCK:
+        if (path, mtime) not in _LOADED:
+            data, _ = offline_archive(Path(path).read_bytes())
+            _LOADED[(path, mtime)] = helm_python.Chart.load_archive(data)
+        return _LOADED[(path, mtime)]
 
 
-_HELM_LOCK = threading.Lock()
+PARSED_VERSION = "1"  # bump when _documents changes what it returns
+
+
+def _parse_cache_folder() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmd-homelab" / "parsed"
+
+
+def parsed_json(text: str) -> str:
+    """`_documents(text)` as JSON, through a disk cache keyed by the text's sha256: YAML that never changes (CRD
+    bundles, a chart's `crds/`) is parsed once per machine, not on every render (kube-prometheus-stack's CRDs are
+    4.5 MB, a second of parsing). Without a writable cache folder it just parses."""
+    import hashlib
+
+    key = hashlib.sha256(f"{PARSED_VERSION}\0{text}".encode()).hexdigest()
+    cached = _parse_cache_folder() / f"{key}.json"
+    try:
+        return cached.read_text()
+    except OSError:
+        pass
+    documents = json.dumps(_documents(text))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+        partial.write_text(documents)
+        os.replace(partial, cached)
+    except OSError:
+        pass
+    return documents
 
 
 @functools.lru_cache(maxsize=32)
 def _chart_crds(path: str, mtime: float) -> str:
     """The objects of the chart's `crds/` folders (its subcharts' included), as JSON: they do not depend on the
-    values, so each archive's are parsed once (kube-prometheus-stack's are 4.5 MB of YAML)."""
+    values, so each archive's are parsed once."""
     chart = _load_chart(path, mtime)
-    return json.dumps([doc for crd in chart.crds for doc in _documents(crd.get("data", ""))])
+    with _HELM_LOCK:
+        text = "\n---\n".join(crd.get("data", "") for crd in chart.crds)
+    return parsed_json(text)
 
 
 @functools.lru_cache(maxsize=512)
@@ -380,11 +418,9 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
 
     chart = _load_chart(path, mtime)
     values = json.loads(values_json)
-    where = f"chart {chart.name} {chart.version}"
     try:
-        # One native render at a time: the SDK calls charts thread-safe, but one of the bench's 64-model renders
-        # failed once with two concurrent renders (not reproduced since); YAML parsing still overlaps it.
         with _HELM_LOCK:
+            where = f"chart {chart.name} {chart.version}"
             rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
     except helm_python.HelmError as exc:
         # Helm's schema report spans lines ("chart:\n- at '/key': ..."): one line per problem for the CLI.
@@ -427,7 +463,7 @@ def _post_render(manifests_json: str, command: str, args: tuple[str, ...], where
 
 @functools.lru_cache(maxsize=32)
 def _file_documents(path: str, mtime: float) -> str:
-    return json.dumps(_documents(Path(path).read_text()))
+    return parsed_json(Path(path).read_text())
 
 
 def _mtime(path: Path) -> float:

@@ -7,6 +7,7 @@ auto-generate, so cross-references resolve as they would on a cluster (`preview=
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import threading
@@ -337,7 +338,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     retain_on_delete=bool(options.retain_on_delete),
                     custom=True,
                     provider=chart.provider,
-                    inputs=canonical(obj),
+                    # The provider's order (the chart's): deterministic already, unlike protobuf maps.
+                    inputs=obj,
                     rendered_by=chart.urn,
                 )
             )
@@ -409,6 +411,18 @@ def run_program(
     Charts and remote YAML files are rendered from `cache` (default: `LLMD_CHART_CACHE`); one that is not cached
     stays an opaque component, listed in `RenderResult.unrendered`. ChartFailed when Helm refuses its values.
     """
+    # A render builds millions of objects that live until it ends (the CRDs alone are 6 MB of YAML): the cyclic garbage
+    # collector would walk them again and again for nothing (a fifth of the render). Off for the run, as it was.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(program, project, stack, config, secret_keys, before_resources, cache)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(program, project, stack, config, secret_keys, before_resources, cache) -> RenderResult:
     # Helm's native library takes ~70 ms to load; it loads while the program runs (dlopen releases the interpreter).
     threading.Thread(target=load_helm, daemon=True).start()
     # The program stages nothing into the project: the render reads each staged path's file from the chart cache.

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from components.body_routing import BodyBasedRouter, BodyBasedRouterArgs
 from components.gateway import (
     MODEL_GATEWAY_PORT,
+    base_url,
     BodyProcessor,
     InferenceGateway,
     InferenceGatewayArgs,
@@ -42,6 +43,7 @@ from components.network import (
 )
 from components.monitoring import (
     BodyRouterTarget,
+    grafana_service,
     ExistingPrometheus,
     GpuExporter,
     InstallPrometheus,
@@ -111,6 +113,20 @@ def model_cache(
         ),
         opts=opts,
     )
+
+
+def grafana_access(cfg: StackConfig) -> dict[str, str] | None:
+    """Grafana has no route of its own (it stays inside the cluster): its Service, and the port-forward that opens it."""
+    prometheus = cfg.monitoring.prometheus
+    if not (cfg.monitoring.enabled and prometheus.mode == "install" and cfg.monitoring.grafana):
+        return None
+    service = grafana_service(prometheus.release_name)
+    return {
+        "service": f"http://{service}.{prometheus.namespace}.svc.cluster.local",
+        "portForward": f"kubectl -n {prometheus.namespace} port-forward service/{service} 3000:80",
+        "url": "http://localhost:3000",
+        "user": "admin",
+    }
 
 
 def registry_ports(host: str) -> tuple[int, ...]:
@@ -456,18 +472,26 @@ def build(loaded: LoadedStack) -> None:
     if cfg.monitoring.enabled:
         monitoring(cfg, loaded, gpu, services, pools, opts, router)
 
+    # What a user reaches for: where clients connect, each model's base URL, how to open Grafana.
+    client_listener = next((lst for lst in gateway.listeners if lst["protocol"] == "HTTPS"), gateway.listeners[0])
     pulumi.export("namespace", namespace)
     pulumi.export("gateway", gateway.gateway_name)
+    pulumi.export("gatewayAddress", gateway.address)
     pulumi.export("deviceClass", gpu.device_class if gpu else None)
     pulumi.export(
         "models",
         {
-            name: {
-                "servedName": svc.served_name,
-                "podLabels": svc.pod_labels,
-                "port": svc.port,
-                "metricsGeneration": svc.metrics_generation,
+            model.name: {
+                "servedName": services[model.name].served_name,
+                "podLabels": services[model.name].pod_labels,
+                "port": services[model.name].port,
+                "metricsGeneration": services[model.name].metrics_generation,
+                # The route's first hostname (clients must send it), else the Gateway's address; null until known.
+                "baseUrl": gateway.address.apply(lambda address, model=model: base_url(
+                    client_listener, model.route.hostnames[0] if model.route.hostnames else address,
+                    model.route.path_prefix)),
             }
-            for name, svc in services.items()
+            for model in cfg.models
         },
     )
+    pulumi.export("grafana", grafana_access(cfg))

@@ -10,13 +10,14 @@ from typing import Any
 
 import yaml
 
-from .engine import Registration, RenderResult, integral, provider_autoname
+from .engine import Registration, RenderResult, provider_autoname
 
 
 def manifest(resource: Registration) -> dict[str, Any]:
-    """The object as the provider would apply it: integral numbers, `metadata.name` filled in."""
-    obj = integral(resource.inputs)
-    metadata = obj.setdefault("metadata", {})
+    """The object as the provider would apply it, `metadata.name` filled in (numbers are integral already: the engine
+    records them so)."""
+    obj = dict(resource.inputs)
+    metadata = obj["metadata"] = dict(obj.get("metadata") or {})
     if not metadata.get("name"):
         metadata["name"] = provider_autoname(resource.name, f"{resource.type}::{resource.name}")
     ordered = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
@@ -47,8 +48,35 @@ def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
 _Dumper.add_representer(str, _str_representer)
 
 
-def to_yaml(obj: Any) -> str:
+def _dump(obj: Any) -> str:
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def to_yaml(obj: Any) -> str:
+    """The object as YAML. A CRD (kube-prometheus-stack's are 4.5 MB in all) comes from a disk cache keyed by the sha256
+    of its JSON, so it is emitted once per machine, not on every render."""
+    if obj.get("kind") != "CustomResourceDefinition":
+        return _dump(obj)
+    text = json.dumps(obj)
+    import hashlib
+    import os
+
+    from .charts import _parse_cache_folder
+
+    cached = _parse_cache_folder().parent / "yaml" / f"{hashlib.sha256(text.encode()).hexdigest()}.yaml"
+    try:
+        return cached.read_text()
+    except OSError:
+        pass
+    emitted = _dump(obj)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+        partial.write_text(emitted)
+        os.replace(partial, cached)
+    except OSError:
+        pass
+    return emitted
 
 
 def resources_document(result: RenderResult) -> dict[str, Any]:
@@ -59,6 +87,15 @@ def resources_document(result: RenderResult) -> dict[str, Any]:
         "outputs": result.outputs,
         "secretOutputs": result.secret_outputs,
     }
+
+
+def resources_json(result: RenderResult) -> str:
+    """resources.json: one resource per line (diffable, and written by the C encoder: an indented dump of the CRDs
+    took longer than Helm takes to render every chart)."""
+    document = resources_document(result)
+    lines = ",\n    ".join(json.dumps(r) for r in document.pop("resources"))
+    head = json.dumps(document, indent=2)[:-2]
+    return f'{head},\n  "resources": [\n    {lines}\n  ]\n}}\n'
 
 
 MARKER = ".llmd-render"  # says a folder holds a render of this program (and nothing else)
@@ -110,7 +147,7 @@ def write(result: RenderResult, out_dir: Path) -> list[Path]:
     clear(out_dir)
     (out_dir / MANIFESTS).mkdir()
     written = [out_dir / RESULT]
-    written[0].write_text(json.dumps(resources_document(result), indent=2, sort_keys=False) + "\n")
+    written[0].write_text(resources_json(result))
     for name, obj in manifests(result):
         path = out_dir / MANIFESTS / name
         path.write_text(to_yaml(obj))
