@@ -59,11 +59,16 @@ def homelab() -> dict[str, Any]:
 def render() -> Callable[..., RenderResult]:
     """Render a config dict (unqualified keys) with known plaintext secrets."""
 
-    def _render(config: dict[str, Any], secrets: dict[str, str] | None = None) -> RenderResult:
-        return render_config(
+    def _render(config: dict[str, Any], secrets: dict[str, str] | None = None, allow_unrendered: bool = False) -> RenderResult:
+        result = render_config(
             config, secrets if secrets is not None else {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD,
                                                          "apiKey": API_KEY}
         )
+        # A chart missing from the cache renders no objects: a test looking for one would fail far from the cause
+        # (a StopIteration once, when a pull had failed and the suite ran on). Say what is missing instead.
+        if result.unrendered and not allow_unrendered:
+            pytest.fail(f"not rendered: {', '.join(c.label for c in result.unrendered)} (not in the chart cache)")
+        return result
 
     return _render
 

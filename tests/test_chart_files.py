@@ -197,3 +197,22 @@ def test_under_the_engine_a_missing_or_other_chart_stops_the_program_saying_why(
     with pytest.raises(ChartFileError, match=POOL_ARCHIVE):
         chart_archive(INFERENCEPOOL.chart, "v1.2.1")
     assert not (staging / POOL_ARCHIVE).exists()
+
+
+def test_the_suite_stops_before_it_starts_when_a_chart_is_missing(tmp_path):
+    """A pull that failed used to leave a partial cache and the suite ran on: a test looking for xpumd's DaemonSet
+    then failed with a StopIteration, once in three runs. Now the suite stops first, with one line naming what is
+    missing and how to get it."""
+    cache = tmp_path / "cache"
+    for folder in TEST_CACHE.folders:
+        for path in folder.rglob("*"):
+            target = cache / path.relative_to(folder)
+            if path.is_file() and not path.name.startswith("xpumd") and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(path.resolve())
+    env = {**os.environ, "LLMD_CHART_CACHE": str(cache)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_gpu.py"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "error: the tests render these charts and files: xpumd 2.0.0 (not in the chart cache" in proc.stdout
+    assert "python -m llmd_stack charts pull" in proc.stdout and " passed" not in proc.stdout
