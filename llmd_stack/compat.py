@@ -13,8 +13,10 @@ from policies.rules.metric_names import EPP_METRIC_FLAG_NAMES, VLLM_METRICS
 
 from .types import image_tag, version_tuple
 
+from .topology import Problem, body_based_routing
+
 if TYPE_CHECKING:
-    from .config import Problem, StackConfig
+    from .config import StackConfig
 
 Finding = tuple[str, str]  # (key path, message)
 
@@ -117,8 +119,6 @@ def _epp_image_matches_chart(cfg: "StackConfig") -> list[Finding]:
 def _router_matches_gaie(cfg: "StackConfig") -> list[Finding]:
     """The body-based router, its chart and the pool chart are one GAIE release (the router's header is the one the
     release's routes and EPP expect)."""
-    from .config import body_based_routing
-
     if not body_based_routing(cfg):
         return []
     bbr = cfg.gateway.bbr
@@ -197,9 +197,7 @@ GUARDS: tuple[Guard, ...] = (
 )
 
 
-def findings(cfg: "StackConfig", level: str) -> list["Problem"]:
-    from .config import Problem
-
+def findings(cfg: "StackConfig", level: str) -> list[Problem]:
     return [
         Problem(path, f"{message} [{guard.id}]")
         for guard in GUARDS
@@ -208,9 +206,9 @@ def findings(cfg: "StackConfig", level: str) -> list["Problem"]:
     ]
 
 
-def guard_problems(cfg: "StackConfig") -> list["Problem"]:
+def guard_problems(cfg: "StackConfig") -> list[Problem]:
     return findings(cfg, "error")
 
 
-def guard_warnings(cfg: "StackConfig") -> list["Problem"]:
+def guard_warnings(cfg: "StackConfig") -> list[Problem]:
     return findings(cfg, "warning")

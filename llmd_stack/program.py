@@ -9,29 +9,21 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.body_routing import BodyBasedRouter, BodyBasedRouterArgs
-from components.gateway import (
+from components.routing.body_routing import BodyBasedRouter, BodyBasedRouterArgs
+from components.routing.contract import BodyProcessor, EppImage, EppPluginSpec, EppProfileSpec, InferencePoolArgs
+from components.routing.gateway import (
     MODEL_GATEWAY_PORT,
-    base_url,
-    BodyProcessor,
     InferenceGateway,
     InferenceGatewayArgs,
-    Kgateway,
     PoolRoute,
     RouteTimeouts,
+    base_url,
     model_gateway_name,
 )
+from components.routing.kgateway import Kgateway
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
-from components.inference_pool import (
-    EPP_METRICS_PORT,
-    EXT_PROC_PORT,
-    EppImage,
-    EppPluginSpec,
-    EppProfileSpec,
-    InferenceExtensionCrds,
-    InferencePool,
-    InferencePoolArgs,
-)
+from components.routing.gaie_pool import EPP_METRICS_PORT, EXT_PROC_PORT
+from components.routing.pool import InferenceExtensionCrds, InferencePool
 from components.meta import namespace as meta_namespace
 from components.meta import object_meta
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
@@ -54,7 +46,8 @@ from components.monitoring import (
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
 from .compat import guard_warnings
-from .config import LoadedStack, ModelConfig, StackConfig, body_based_routing, gateway_service_ports, routed_by_body
+from .config import LoadedStack, ModelConfig, StackConfig
+from .topology import body_based_routing, gateway_service_ports, routed_by_body
 
 API_KEY_FIELD = "api-key"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .config import Problem
+from .topology import Problem
 from .source_marks import yaml_error_text
 
 

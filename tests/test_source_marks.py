@@ -10,7 +10,7 @@ from conftest import ROOT
 from test_cli import run_cli
 
 from llmd_stack.__main__ import _config_problems
-from llmd_stack.config import Problem
+from llmd_stack.topology import Problem
 
 PROVIDERS = "  pulumi:disable-default-providers:\n    - kubernetes\n"
 # The homelab stack file as its deployer has it: the secrets set (ciphertext), right after the providers.

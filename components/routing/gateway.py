@@ -1,209 +1,28 @@
 """InferenceGateway: Gateway API CRDs, a gateway controller, a Gateway, and one HTTPRoute per InferencePool.
 
-The controller is a `GatewayProvider`: kgateway 2.1.x today (Envoy with the inference extension); agentgateway,
-its successor, is another provider class. Pools and model services know nothing about the provider.
+Provider-neutral: the controller, its proxies' labels, their listener settings and how a body processor runs come
+from a `GatewayProvider` (contract.py; kgateway.py, agentgateway.py). Pools and model services know nothing about it.
 Order: Gateway API CRDs -> provider CRDs -> controller -> Gateway -> HTTPRoutes (each also after its pool).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import helm
-from .chart_sources import GATEWAY_API_CRDS, KGATEWAY, KGATEWAY_CRDS
 from policies.rules.durations import duration_ms
-from .meta import namespace as meta_namespace
-from .meta import LiveObject, object_meta
+
+from .. import helm
+from ..chart_sources import GATEWAY_API_CRDS
+from ..meta import LiveObject, object_meta
+from .contract import BodyProcessor, GatewayProvider
 
 GATEWAY_API = "gateway.networking.k8s.io"
-KGATEWAY_XDS_PORT = 9977
 OPENAI_API_PATH = "/v1"  # vLLM's OpenAI-compatible API; the only path the gateway routes
 # Header GAIE body-based routing sets from the request's `model` field.
 MODEL_HEADER = "X-Gateway-Model-Name"
-# GAIE's Istio config for the body-based router, in kgateway's terms.
-BODY_PROCESSING_MODE = {"requestHeaderMode": "SEND", "responseHeaderMode": "SKIP", "requestBodyMode": "FULL_DUPLEX_STREAMED",
-                        "responseBodyMode": "NONE", "requestTrailerMode": "SEND", "responseTrailerMode": "SKIP"}
-ENVOY_STREAM_IDLE_DEFAULT = "300s"  # Envoy closes a stream with no bytes for 5 minutes
-
-
-def stream_idle_timeout(request_timeouts: list[str]) -> str:
-    """The proxy's stream idle timeout for routes with these request timeouts: a non-streaming generation sends
-    nothing until it is done, so a stream must be allowed to stay silent as long as a request may last (never less
-    than Envoy's default; `0s`, no request timeout, disables it too)."""
-    if any(duration_ms(t) == 0 for t in request_timeouts):
-        return "0s"
-    return max([ENVOY_STREAM_IDLE_DEFAULT, *request_timeouts], key=duration_ms)
-
-
-class GatewayProvider(Protocol):
-    """What a gateway implementation contributes: its controller install and the GatewayClass to use."""
-
-    class_name: str
-
-    def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
-        """Create the controller (and its CRDs); return what Gateways must wait for."""
-        ...
-
-    def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
-        """Labels of the data-plane pods serving a Gateway (NetworkPolicies admit them)."""
-        ...
-
-    def control_plane(self) -> tuple[str, dict[str, str], int]:
-        """(namespace, pod labels, port) the data-plane pods fetch their configuration (xDS) from."""
-        ...
-
-    def infrastructure(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource,
-        depends_on: list[pulumi.Resource], service_type: str | None = None,
-    ) -> dict | None:
-        """The Gateway's `spec.infrastructure` (e.g. a parametersRef), creating what it refers to; None for defaults.
-        `service_type` overrides the provider's for this Gateway (an internal one is ClusterIP)."""
-        ...
-
-    def listener_settings(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], stream_idle: str, parent: pulumi.Resource,
-        depends_on: list[pulumi.Resource],
-    ) -> None:
-        """Apply the proxy's stream idle timeout to every listener of the Gateway."""
-        ...
-
-    def body_processor(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], processor: "BodyProcessor",
-        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
-    ) -> None:
-        """Run an external processor on every request to the Gateway, before its route is chosen."""
-        ...
-
-
-@dataclass(frozen=True)
-class BodyProcessor:
-    """An ext-proc server that reads the request body and sets headers routes match (body-based routing)."""
-
-    service: pulumi.Input[str]  # in the Gateway's namespace
-    port: int
-    waits_for: tuple[pulumi.Resource, ...] = ()
-
-
-@dataclass(frozen=True)
-class Kgateway:
-    """kgateway 2.1.x: the last line whose Envoy data plane routes to InferencePools (removed in 2.2)."""
-
-    version: str
-    namespace: str
-    class_name: str = "kgateway"
-    service_type: str = "LoadBalancer"
-
-    def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
-        namespace = meta_namespace(
-            f"{name}-namespace", self.namespace, "gateway-controller", "baseline", pulumi.ResourceOptions(parent=parent)
-        )
-        # kgateway's own charts have no Helm hooks: helm.v4.Chart shows every object in previews.
-        crds = helm.chart(f"{name}-crds", KGATEWAY_CRDS, self.version, namespace=namespace.metadata.name,
-                          opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *depends_on]))
-        controller = helm.chart(f"{name}-controller", KGATEWAY, self.version, namespace=namespace.metadata.name,
-                                values={"inferenceExtension": {"enabled": True}},
-                                opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]))
-        return [controller]
-
-    def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
-        return {"gateway.networking.k8s.io/gateway-name": gateway_name}
-
-    def control_plane(self) -> tuple[str, dict[str, str], int]:
-        # kgateway 2.1: Envoy's bootstrap xds_cluster is the `kgateway` Service on 9977 (settings XdsServicePort);
-        # the controller pods carry the chart's name label.
-        return self.namespace, {"app.kubernetes.io/name": "kgateway"}, KGATEWAY_XDS_PORT
-
-    def body_processor(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], processor: BodyProcessor,
-        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
-    ) -> None:
-        # The router serves gRPC over TLS with a certificate it makes up at start: nothing to verify it against.
-        # kgateway builds the ext-proc's cluster from the Service, so a BackendConfigPolicy on it applies (HTTP/2
-        # comes from the chart's `appProtocol: HTTP2`; ALPN is set since gRPC servers refuse TLS without it).
-        k8s.apiextensions.CustomResource(
-            f"{name}-body-tls",
-            api_version="gateway.kgateway.dev/v1alpha1",
-            kind="BackendConfigPolicy",
-            metadata=object_meta(f"{gateway_name}-body-router", namespace, "gateway"),
-            spec={"targetRefs": [{"group": "", "kind": "Service", "name": processor.service}],
-                  "tls": {"insecureSkipVerify": True, "alpnProtocols": ["h2"]}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *processor.waits_for]),
-        )
-        # kgateway 2.1.x: a GatewayExtension of type ExtProc names the gRPC service; a TrafficPolicy on the Gateway
-        # runs it for every route. The processing mode is the one GAIE's own Istio config gives the router: headers
-        # and the body streamed in full duplex, nothing of the response; it clears the route cache after setting
-        # the header, so the route is chosen by it. failOpen false: a request never reaches a model unrouted.
-        extension = k8s.apiextensions.CustomResource(
-            f"{name}-body-extension",
-            api_version="gateway.kgateway.dev/v1alpha1",
-            kind="GatewayExtension",
-            metadata=object_meta(f"{gateway_name}-body-router", namespace, "gateway"),
-            spec={"type": "ExtProc", "extProc": {
-                "grpcService": {"backendRef": {"name": processor.service, "port": processor.port}},
-                "failOpen": False,
-                "routeCacheAction": "FromResponse",  # honour the router's clear_route_cache
-                "processingMode": BODY_PROCESSING_MODE,
-            }},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *processor.waits_for]),
-        )
-        k8s.apiextensions.CustomResource(
-            f"{name}-body-policy",
-            api_version="gateway.kgateway.dev/v1alpha1",
-            kind="TrafficPolicy",
-            metadata=object_meta(f"{gateway_name}-body-router", namespace, "gateway"),
-            spec={
-                "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}],
-                "extProc": {"extensionRef": {"name": extension.metadata.apply(lambda m: m["name"])}},
-            },
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[extension]),
-        )
-
-    def infrastructure(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], parent: pulumi.Resource,
-        depends_on: list[pulumi.Resource], service_type: str | None = None,
-    ) -> dict | None:
-        service_type = service_type or self.service_type
-        if service_type == "LoadBalancer":
-            return None  # kgateway's default proxy Service
-        parameters = k8s.apiextensions.CustomResource(
-            f"{name}-parameters",
-            api_version="gateway.kgateway.dev/v1alpha1",
-            kind="GatewayParameters",
-            metadata=object_meta(gateway_name, namespace, "gateway"),
-            spec={"kube": {"service": {"type": service_type}}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
-        )
-        return {
-            "parametersRef": {
-                "group": "gateway.kgateway.dev",
-                "kind": "GatewayParameters",
-                "name": parameters.metadata.apply(lambda m: m["name"]),
-            }
-        }
-
-    def listener_settings(
-        self, name: str, gateway_name: str, namespace: pulumi.Input[str], stream_idle: str, parent: pulumi.Resource,
-        depends_on: list[pulumi.Resource],
-    ) -> None:
-        # kgateway 2.1.x: HTTPListenerPolicy.spec.streamIdleTimeout sets the listeners' HCM stream_idle_timeout and
-        # may only target a whole Gateway (ListenerPolicy's httpSettings replaces it from 2.2).
-        k8s.apiextensions.CustomResource(
-            f"{name}-listener-policy",
-            api_version="gateway.kgateway.dev/v1alpha1",
-            kind="HTTPListenerPolicy",
-            metadata=object_meta(gateway_name, namespace, "gateway"),
-            spec={
-                "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}],
-                "streamIdleTimeout": stream_idle,
-            },
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
-        )
-
-
 @dataclass(frozen=True)
 class RouteTimeouts:
     request: str
@@ -353,7 +172,7 @@ class InferenceGateway(pulumi.ComponentResource):
         controller = args.provider.install(provider_name, self, [crds, *args.crds_before_controller])
         ready = [crds, *controller]
         # Both proxies carry the same requests (the public one forwards with the longest route timeout).
-        stream_idle = stream_idle_timeout([r.timeouts.request for r in args.routes])
+        request_timeouts = [r.timeouts.request for r in args.routes]
         gateway = self._gateway(f"{name}-gateway", provider_name, args.name, listeners(args), None, args, ready)
         self.model_gateway = args.name
         model_gateway = gateway
@@ -373,11 +192,11 @@ class InferenceGateway(pulumi.ComponentResource):
                 spec=forward,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway, model_gateway]),
             ))
-            args.provider.listener_settings(provider_name, args.name, args.namespace, stream_idle, self, [gateway])
+            args.provider.listener_settings(provider_name, args.name, args.namespace, request_timeouts, self, [gateway])
             args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
         args.provider.listener_settings(
             provider_name if args.body_processor is None else f"{provider_name}-models", self.model_gateway,
-            args.namespace, stream_idle, self, [model_gateway],
+            args.namespace, request_timeouts, self, [model_gateway],
         )
         for route in args.routes:
             routes.append(

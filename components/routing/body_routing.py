@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import helm
-from .chart_sources import BODY_BASED_ROUTING
-from .meta import object_meta
-from .network import addresses, dns_egress, egress_to, ingress_from, pods, policy, prometheus
+from .. import helm
+from ..chart_sources import BODY_BASED_ROUTING
+from ..meta import object_meta
+from ..network import addresses, dns_egress, egress_to, ingress_from, pods, policy, prometheus
 
 NAME = "body-based-router"  # the chart's `bbr.name`: Deployment, Service and pod label `app`
 EXT_PROC_PORT = 9004  # the chart's `bbr.port` (TLS, a self-signed certificate: BBR always serves securely)

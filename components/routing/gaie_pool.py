@@ -1,27 +1,20 @@
-"""InferencePool + Endpoint Picker (the GAIE `inferencepool` chart) for one model service, and the GAIE CRDs.
+"""The GAIE `inferencepool` chart line (EPP + InferencePool): its values layout per chart version.
 
-Uses `helm.v4.Chart` (no Helm hooks). The release name is the pool name; the EPP Service is `<release>-epp`.
-Selector and target port come from the model service's outputs; metric-name flags from its engine generation.
+Chart versions are GAIE release tags; the release name is the pool's name, the EPP Service `<release>-epp`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 
 from policies.rules.metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS
 from policies.rules.versions import release
-from . import helm
-from .chart_sources import GAIE_CRDS, INFERENCEPOOL
-from .meta import child_options
-from .values import deep_merge
 
-POOL_GROUP = "inference.networking.k8s.io"
-POOL_KIND = "InferencePool"
+from ..values import deep_merge
+from .contract import POOL_GROUP, EppPluginSpec, EppProfileSpec, InferencePoolArgs
+
 EXT_PROC_PORT = 9002  # the chart hard-codes the container port; changing extProcPort alone breaks routing
 EPP_METRICS_PORT = 9090
 PLUGINS_FILE = "custom-plugins.yaml"
@@ -34,54 +27,6 @@ EPP_METRIC_FLAGS: dict[str, dict[str, str]] = {
     }
     for generation in ("v0", "v1")
 }
-
-
-@dataclass(frozen=True)
-class EppPluginSpec:
-    type: str
-    name: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EppProfileSpec:
-    name: str
-    plugins: tuple[tuple[str, int | None], ...]  # (pluginRef, weight)
-
-
-@dataclass(frozen=True)
-class EppImage:
-    hub: str
-    name: str
-    tag: str
-
-    @staticmethod
-    def parse(image: str) -> "EppImage":
-        """`hub/name:tag[@digest]` as the chart's `hub`/`name`/`tag` (it renders `{hub}/{name}:{tag}`, so a digest
-        stays pinned as part of the tag); an image without a registry path is a Docker Hub library image."""
-        reference, at, digest = image.partition("@")
-        repository, tag = reference.rsplit(":", 1)
-        tag += at + digest
-        hub, name = repository.rsplit("/", 1) if "/" in repository else ("docker.io/library", repository)
-        return EppImage(hub, name, tag)
-
-
-@dataclass(frozen=True)
-class InferencePoolArgs:
-    namespace: pulumi.Input[str]
-    release: str  # the pool's name
-    chart_version: str
-    epp_image: EppImage
-    epp_replicas: int
-    plugins: tuple[EppPluginSpec, ...]
-    profiles: tuple[EppProfileSpec, ...]
-    # From the model service component.
-    pod_labels: pulumi.Input[dict[str, str]]
-    target_port: pulumi.Input[int]
-    metrics_generation: pulumi.Input[str]
-    extra_flags: dict[str, str] = field(default_factory=dict)  # string flags only (see epp_flags)
-    monitor_labels: dict[str, str] | None = None  # None: no ServiceMonitor
-    extra_values: dict[str, Any] = field(default_factory=dict)
 
 
 def plugins_config(plugins: tuple[EppPluginSpec, ...], profiles: tuple[EppProfileSpec, ...]) -> str:
@@ -175,33 +120,3 @@ def chart_values(args: InferencePoolArgs, pod_labels: dict[str, str], port: int,
     return deep_merge(values, args.extra_values)
 
 
-class InferenceExtensionCrds(pulumi.ComponentResource):
-    """All GAIE CRDs of a release (InferencePool v1 plus the x-k8s ones the EPP watches), installed first."""
-
-    def __init__(self, name: str, version: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llmd:routing:InferenceExtensionCrds", name, None, opts)
-        self.manifests = helm.yaml_bundle(f"{name}-manifests", GAIE_CRDS, version, opts=pulumi.ResourceOptions(parent=self))
-        self.register_outputs({})
-
-
-class InferencePool(pulumi.ComponentResource):
-    pool_name: pulumi.Output[str]
-    pool_group: str = POOL_GROUP
-    pool_kind: str = POOL_KIND
-    epp_service: pulumi.Output[str]
-    epp_port: pulumi.Output[int]
-
-    def __init__(self, name: str, args: InferencePoolArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llmd:routing:InferencePool", name, None, opts)
-        values = pulumi.Output.all(args.pod_labels, args.target_port, args.metrics_generation).apply(
-            lambda resolved: chart_values(args, *resolved)
-        )
-        chart = helm.chart(f"{name}-release", INFERENCEPOOL, args.chart_version, release=args.release,
-                           namespace=args.namespace, values=values, opts=child_options(self, opts))
-        self.pool_name = chart.urn.apply(lambda _: args.release)
-        self.epp_service = chart.urn.apply(lambda _: f"{args.release}-epp")
-        self.epp_port = chart.urn.apply(lambda _: EXT_PROC_PORT)
-        # The chart labels EPP pods `inferencepool: <release>-epp`.
-        self.epp_pod_labels = {"inferencepool": f"{args.release}-epp"}
-        self.metrics_auth = epp_metrics_auth(args.chart_version, args.monitor_labels)
-        self.register_outputs({"pool_name": self.pool_name, "epp_service": self.epp_service, "epp_port": self.epp_port})

@@ -1,0 +1,73 @@
+"""What the config implies for routing, derived once: which models share a URL (and so are told apart by the request
+body's `model`), what each route matches, which ports the Gateway opens; and `Problem`, what every check reports.
+
+Config, the version guards and the program read these; none of them imports another for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .source_marks import Mark
+
+if TYPE_CHECKING:
+    from .config import GatewayConfig, ModelConfig, StackConfig
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    mark: Mark | None = None  # where in the stack file, when the problem itself knows (a YAML syntax error)
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        # One line per problem, whatever a key or value holds (a key with a newline must not split it).
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+
+def shared_route(model: "ModelConfig") -> tuple[tuple[str, ...], str]:
+    """Hostnames and path prefix: models with the same one share a URL, told apart only by the body's `model`."""
+    return tuple(sorted(model.route.hostnames)), model.route.path_prefix
+
+
+def shared_groups(cfg: "StackConfig") -> list[list["ModelConfig"]]:
+    """Models that share a route (two or more with the same hostnames and path prefix), group by group."""
+    groups: dict[tuple, list["ModelConfig"]] = {}
+    for model in cfg.models:
+        groups.setdefault(shared_route(model), []).append(model)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def body_based_routing(cfg: "StackConfig") -> bool:
+    """On when configured so, or (unset) when two or more models share a route."""
+    if cfg.gateway.body_based_routing is not None:
+        return cfg.gateway.body_based_routing
+    return bool(shared_groups(cfg))
+
+
+def routed_by_body(cfg: "StackConfig", model: "ModelConfig") -> bool:
+    """Whether this model's route matches its served name in the router's header: every route when body-based
+    routing is turned on explicitly, else the routes models share (one on a URL of its own keeps taking everything)."""
+    if not body_based_routing(cfg):
+        return False
+    if cfg.gateway.body_based_routing is True:
+        return True
+    return any(model in group for group in shared_groups(cfg))
+
+
+def route_match_key(model: "ModelConfig", by_body: bool = False) -> tuple[tuple[str, ...], str, str | None]:
+    """What an HTTPRoute of this model matches: two models with the same key would shadow each other. With body-based
+    routing every route also matches its served name in `X-Gateway-Model-Name`."""
+    header = model.served_name if model.route.match_model_header or by_body else None
+    return (*shared_route(model), header)
+
+
+def gateway_service_ports(gateway: "GatewayConfig") -> tuple[int, ...]:
+    """The listener ports the Gateway opens, and so its Service's: HTTP, or HTTPS once a certificate is given (both
+    with allowHttp)."""
+    if not gateway.tls.secret_name:
+        return (gateway.port,)
+    return (gateway.port, gateway.tls.port) if gateway.tls.allow_http else (gateway.tls.port,)
