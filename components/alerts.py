@@ -22,6 +22,7 @@ class ServedModel:
     generation: str  # vLLM metric generation: v0 | v1
     pool: str
     loads_model: bool
+    epp_ready_series: str  # the EPP generation's ready-endpoints series, labelled `name=<pool>`
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str, **labels: str) -> dict:
@@ -60,7 +61,7 @@ def model_alerts(m: ServedModel) -> list[dict]:
                f"More than {QUEUE_DEPTH} requests wait for {m.served_name}", model=m.model),
         _alert("KvCacheSaturated", f"max({KV_CACHE_USAGE[m.generation]}{{{vllm}}}) > {KV_CACHE_FRACTION}", "10m", "warning",
                f"The KV cache of {m.served_name} is over {KV_CACHE_FRACTION:.0%} full", model=m.model),
-        _alert("EppNoReadyEndpoints", f'max(inference_pool_ready_pods{{name="{m.pool}"}}) == 0', "2m", "critical",
+        _alert("EppNoReadyEndpoints", f'max({m.epp_ready_series}{{name="{m.pool}"}}) == 0', "2m", "critical",
                f"The endpoint picker of {m.pool} has no ready model server", model=m.model),
     ]
     if m.loads_model:

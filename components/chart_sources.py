@@ -1,8 +1,6 @@
-"""Every chart and remote YAML bundle the program deploys: where it comes from and the version it pins.
-
-The one place for both: components take the reference from here, the config defaults take the version from here,
-and `python -m llmd_stack charts pull --all` fetches exactly this list (each pinned version and each other version
-the program supports, for the tests).
+"""Where a chart or remote YAML bundle comes from and the versions the program renders, and the pins of the parts
+every stack shares. Routing variants own their pins (components/routing/*.py); `catalogue()` is all of them, what
+`python -m llmd_stack charts pull --all` fetches and `charts.lock.json` pins (each supported version, for the tests).
 """
 
 from __future__ import annotations
@@ -38,23 +36,21 @@ class FileSource:
 
 GPU_DRIVER = ChartSource("oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart", "0.11.0")
 MODELSERVICE = ChartSource("llm-d-modelservice", "v0.4.12", repo="https://llm-d-incubation.github.io/llm-d-modelservice/")
-# The chart version equals the GAIE release tag; v1.1.0 stays selectable (it renders boolean flags as two args).
-INFERENCEPOOL = ChartSource("oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool", "v1.2.1",
-                            supported=("v1.1.0",))
-# GAIE's body-based router, at the pool chart's release (the GAIE charts are released together).
-BODY_BASED_ROUTING = ChartSource("oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing",
-                                 INFERENCEPOOL.version)
-KGATEWAY_CRDS = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds", "v2.1.2")
-KGATEWAY = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway", "v2.1.2")
 XPUMD = ChartSource("oci://ghcr.io/intel/xpumanager/charts/xpumd", "2.0.0")
 KUBE_PROMETHEUS_STACK = ChartSource("kube-prometheus-stack", "88.5.3",
                                     repo="https://prometheus-community.github.io/helm-charts")
+# The Gateway API standard install; each gateway provider pins the release it pairs with.
 GATEWAY_API_CRDS = FileSource(
-    "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml", "v1.4.0")
-# Every GAIE CRD at the pool chart's release (not only the v1 pool CRD).
-GAIE_CRDS = FileSource(
-    "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/{version}/manifests.yaml",
-    INFERENCEPOOL.version, INFERENCEPOOL.supported)
+    "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml", "v1.4.0",
+    supported=("v1.6.1",))
 
-CHARTS = (GPU_DRIVER, MODELSERVICE, INFERENCEPOOL, BODY_BASED_ROUTING, KGATEWAY_CRDS, KGATEWAY, XPUMD, KUBE_PROMETHEUS_STACK)
-FILES = (GATEWAY_API_CRDS, GAIE_CRDS)
+CHARTS = (GPU_DRIVER, MODELSERVICE, XPUMD, KUBE_PROMETHEUS_STACK)
+FILES = (GATEWAY_API_CRDS,)
+
+
+def catalogue() -> tuple[tuple[ChartSource, ...], tuple[FileSource, ...]]:
+    """Every chart and file the program can deploy: the shared ones and each routing variant's."""
+    from .routing import CHARTS as ROUTING_CHARTS
+    from .routing import FILES as ROUTING_FILES
+
+    return (*CHARTS, *ROUTING_CHARTS), (*FILES, *ROUTING_FILES)

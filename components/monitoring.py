@@ -78,6 +78,7 @@ class ServingTarget:
     generation: str
     pool_name: str
     loads_model: bool
+    epp_ready_series: str  # the EPP line's ready-endpoints series (InferencePool.epp_metrics)
     waits_for: tuple[pulumi.Resource, ...] = ()
     epp_metrics_auth: bool = False  # the EPP guards /metrics with a token (InferencePool.metrics_auth)
 
@@ -328,7 +329,8 @@ class Monitoring(pulumi.ComponentResource):
                 [token, *crds_ready],
             )
 
-        models = [ServedModel(t.model, t.served_name, args.serving_namespace, t.generation, t.pool_name, t.loads_model)
+        models = [ServedModel(t.model, t.served_name, args.serving_namespace, t.generation, t.pool_name, t.loads_model,
+                              t.epp_ready_series)
                   for t in args.targets]
         exporter_generation = args.exporter.generation if args.exporter else None
         self._monitoring_object(
@@ -456,7 +458,7 @@ class Monitoring(pulumi.ComponentResource):
         self._monitoring_object(
             f"{name}-{t.model}-epp", "ServiceMonitor", f"{t.model}-epp", t.namespace, args.monitor_labels,
             {
-                # The inferencepool chart labels the EPP Service `app.kubernetes.io/name: <release>-epp`.
+                # Both pool charts label the EPP Service `app.kubernetes.io/name: <release>-epp`.
                 "selector": {"matchLabels": {"app.kubernetes.io/name": epp_account}},
                 "namespaceSelector": {"matchNames": [t.namespace]},
                 "endpoints": [endpoint],

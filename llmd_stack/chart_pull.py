@@ -83,9 +83,9 @@ def wanted_by(project_dir: Path, stacks: list[str]) -> tuple[list[Wanted], list[
 
 def _chart_source(chart: str, version: str, name: str) -> Wanted:
     """Where a chart the program hands the provider (a staged archive) is fetched from: its entry in chart_sources."""
-    from components.chart_sources import CHARTS
+    from components.chart_sources import catalogue
 
-    for source in CHARTS:
+    for source in catalogue()[0]:
         if chart_name(source.chart) == name:
             return Wanted(source.chart, version, source.repo or "")
     return Wanted(chart, version)
@@ -93,10 +93,11 @@ def _chart_source(chart: str, version: str, name: str) -> Wanted:
 
 def catalogue() -> list[Wanted]:
     """Every chart and file the program can render, each supported version (what the tests need)."""
-    from components.chart_sources import CHARTS, FILES
+    from components.chart_sources import catalogue as sources
 
-    found = [Wanted(c.chart, v, c.repo or "") for c in CHARTS for v in c.versions]
-    found += [Wanted(f.at(v)) for f in FILES for v in f.versions]
+    charts, files = sources()
+    found = [Wanted(c.chart, v, c.repo or "") for c in charts for v in c.versions]
+    found += [Wanted(f.at(v)) for f in files for v in f.versions]
     return sorted(set(found), key=lambda w: w.label)
 
 

@@ -6,42 +6,19 @@ Errors stop the config before anything is registered; warnings are printed by `r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING
 
-from policies.rules.metric_names import EPP_METRIC_FLAG_NAMES, VLLM_METRICS
-
-from .types import image_tag, version_tuple
+from components.routing import GUARDS as VARIANT_GUARDS
+from components.routing import PROVIDERS
+from components.routing.contract import Finding, Guard
+from policies.rules.metric_names import EPP_METRIC_FLAG_NAMES, LLMD_RELEASE_VLLM, VLLM_METRICS, engine_family
+from policies.rules.versions import release
 
 from .topology import Problem, body_based_routing
+from .types import image_tag, version_tuple
 
 if TYPE_CHECKING:
     from .config import StackConfig
-
-Finding = tuple[str, str]  # (key path, message)
-
-
-@dataclass(frozen=True)
-class Guard:
-    id: str
-    level: Literal["error", "warning"]
-    fact: str
-    check: Callable[["StackConfig"], list[Finding]]
-
-
-def _kgateway_without_envoy_pools(cfg: "StackConfig") -> list[Finding]:
-    if cfg.gateway.class_name == "kgateway" and version_tuple(cfg.gateway.kgateway_version) >= (2, 2, 0) and cfg.models:
-        return [("gateway.kgatewayVersion", f"kgateway {cfg.gateway.kgateway_version} cannot route to InferencePools "
-                 "with the Envoy class 'kgateway'; pin kgateway 2.1.x (or move to agentgateway)")]
-    return []
-
-
-def _gateway_api_beyond_kgateway(cfg: "StackConfig") -> list[Finding]:
-    kgw, api = version_tuple(cfg.gateway.kgateway_version), version_tuple(cfg.gateway.gateway_api_version)
-    if kgw[:2] == (2, 1) and api[:2] != (1, 4):
-        return [("gateway.gatewayApiVersion", f"kgateway 2.1.x supports Gateway API 1.4.x, not "
-                 f"{cfg.gateway.gateway_api_version}; use v1.4.0")]
-    return []
 
 
 def _metric_names_not_emitted(cfg: "StackConfig") -> list[Finding]:
@@ -57,17 +34,6 @@ def _metric_names_not_emitted(cfg: "StackConfig") -> list[Finding]:
                 findings.append((f"scheduling.extraFlags.{flag}", f"{metric!r} is not emitted by models[{i}] "
                                  f"({model.engine.kind}, vLLM {generation.upper()} metrics); the EPP would see no data"))
     return findings
-
-
-def _boolean_epp_flags(cfg: "StackConfig") -> list[Finding]:
-    if version_tuple(cfg.scheduling.chart_version) >= (1, 6, 0):
-        return []
-    return [
-        (f"scheduling.extraFlags.{name}", f"inferencepool chart {cfg.scheduling.chart_version} renders a flag as two "
-         "arguments, so a boolean flag breaks EPP flag parsing; boolean flags need chart >= v1.6.0")
-        for name, value in cfg.scheduling.extra_flags.items()
-        if isinstance(value, bool) or str(value).lower() in ("true", "false")
-    ]
 
 
 def _legacy_dra_block(cfg: "StackConfig") -> list[Finding]:
@@ -88,15 +54,6 @@ def _legacy_dra_block(cfg: "StackConfig") -> list[Finding]:
     return findings
 
 
-def _target_port_number_v1(cfg: "StackConfig") -> list[Finding]:
-    pool = cfg.scheduling.extra_values.get("inferencePool", {})
-    v1alpha2 = isinstance(pool, dict) and str(pool.get("apiVersion", "")).endswith("/v1alpha2")
-    if isinstance(pool, dict) and "targetPortNumber" in pool and not v1alpha2:
-        return [("scheduling.extraValues.inferencePool.targetPortNumber", "ignored under the v1 InferencePool API; "
-                 "the target port comes from the model service (targetPorts)")]
-    return []
-
-
 def _modelservice_layout(cfg: "StackConfig") -> list[Finding]:
     if version_tuple(cfg.model_service.chart_version)[:2] != (0, 4):
         return [("modelService.chartVersion", f"this program generates the modelservice v0.4 values layout; "
@@ -104,50 +61,59 @@ def _modelservice_layout(cfg: "StackConfig") -> list[Finding]:
     return []
 
 
-def _epp_image_matches_chart(cfg: "StackConfig") -> list[Finding]:
-    tag = image_tag(cfg.scheduling.epp_image) or ""
-    try:
-        same = version_tuple(tag)[:2] == version_tuple(cfg.scheduling.chart_version)[:2]
-    except ValueError:
-        return []
-    if same:
-        return []
-    return [("scheduling.eppImage", f"EPP {tag} with inferencepool chart {cfg.scheduling.chart_version}: the chart "
-             "passes the flags of its own EPP release; keep both on the same minor version")]
-
-
-def _router_matches_gaie(cfg: "StackConfig") -> list[Finding]:
-    """The body-based router, its chart and the pool chart are one GAIE release (the router's header is the one the
-    release's routes and EPP expect)."""
+def _router_matches_chart(cfg: "StackConfig") -> list[Finding]:
+    """The body-based router image and its chart are one GAIE release (each chart release renders the flags and
+    plugins of its own router). The pool chart and CRDs may come from another line: the router only sets the
+    `X-Gateway-Model-Name` header the routes match, the same in every release."""
     if not body_based_routing(cfg):
         return []
     bbr = cfg.gateway.bbr
     tag = image_tag(bbr.image)
-    try:
-        releases = {version_tuple(v)[:2] for v in (tag or bbr.chart_version, bbr.chart_version, cfg.scheduling.chart_version)}
-    except ValueError:
-        return [("gateway.bbr", "cannot tell which GAIE release the router, its chart and the pool chart are")]
-    if tag is None and len(releases) == 1:
+    if tag is None:
         return [("gateway.bbr.image", "pinned by digest only: which GAIE release it is cannot be checked; keep the tag "
-                 "in front of the digest (bbr:v1.2.1@sha256:...)")]
-    if len(releases) == 1:
+                 f"in front of the digest (bbr:{bbr.chart_version}@sha256:...)")]
+    try:
+        same = version_tuple(tag)[:2] == version_tuple(bbr.chart_version)[:2]
+    except ValueError:
+        return [("gateway.bbr.image", f"cannot tell which GAIE release router {tag} is")]
+    if same:
         return []
-    return [("gateway.bbr", f"body-based router {tag}, its chart {bbr.chart_version} and the inferencepool chart "
-             f"{cfg.scheduling.chart_version} are not one GAIE release; keep them on the same minor version")]
+    return [("gateway.bbr.image", f"body-based router {tag} with its chart {bbr.chart_version}: each chart release "
+             "renders the flags and plugins of its own router; keep both on the same minor version")]
 
 
-def _chart_own_flags(cfg: "StackConfig") -> list[Finding]:
-    if version_tuple(cfg.scheduling.chart_version) >= (1, 2, 1):
+def _body_router_vs_provider(cfg: "StackConfig") -> list[Finding]:
+    """The v1.5 router runs as a PreRouting ext_proc on agentgateway; kgateway 2.1's chain was built and checked
+    with the v1.2 router."""
+    if not body_based_routing(cfg) or cfg.gateway.provider != "kgateway":
         return []
-    return [("scheduling.chartVersion", f"inferencepool chart {cfg.scheduling.chart_version} renders its own "
-             "`--tracing false` as two args: tracing ends up on and `--metrics-endpoint-auth=false` is never read; "
-             "prefer >= v1.2.1")]
+    found = release(cfg.gateway.bbr.chart_version)
+    if found is not None and found[:2] > (1, 2):
+        return [("gateway.bbr.chartVersion", f"body-based-routing {cfg.gateway.bbr.chart_version} with kgateway 2.1: "
+                 "the two-Gateway chain was checked with v1.2.x; the v1.5 router belongs to gateway.provider: "
+                 "agentgateway")]
+    return []
+
+
+def _engine_release_known(cfg: "StackConfig") -> list[Finding]:
+    """llm-d's images are tagged with the llm-d release: the vLLM under it decides the metric names."""
+    findings = []
+    for i, model in enumerate(cfg.models):
+        image = model.engine.resolved_image
+        found = release(image_tag(image) or "")
+        if model.engine.kind == "vllm" and engine_family(image) == "llm-d" and (found is None or found[:2] not in LLMD_RELEASE_VLLM):
+            known = ", ".join(f"v{a}.{b} (vLLM {c}.{d})" for (a, b), (c, d) in LLMD_RELEASE_VLLM.items())
+            findings.append((f"models[{i}].engine.image", f"{image} is tagged with an llm-d release, not a vLLM one; "
+                             f"the program knows which vLLM these are built on: {known}. Taken as vLLM >= 0.10 "
+                             "(V1 metric names): check the release notes"))
+    return findings
 
 
 def _secure_serving_off(cfg: "StackConfig") -> list[Finding]:
     value = cfg.scheduling.extra_flags.get("secure-serving")
-    if cfg.gateway.provider == "kgateway" and value is not None and str(value).lower() == "false":
-        return [("scheduling.extraFlags.secure-serving", "kgateway talks to the EPP over TLS: keep secure serving on")]
+    if PROVIDERS[cfg.gateway.provider].epp_tls and value is not None and str(value).lower() == "false":
+        return [("scheduling.extraFlags.secure-serving", f"{cfg.gateway.provider} talks to the EPP over TLS: keep "
+                 "secure serving on")]
     return []
 
 
@@ -162,39 +128,33 @@ def _vllm_xpu_on_a770(cfg: "StackConfig") -> list[Finding]:
     ]
 
 
-GUARDS: tuple[Guard, ...] = (
-    Guard("kgateway-envoy-inferencepool", "error",
-          "Envoy-based InferencePool routing exists only in kgateway 2.1.x (deprecated in 2.1, removed in 2.2; "
-          "from 2.2 it needs agentgateway, GatewayClass agentgateway).", _kgateway_without_envoy_pools),
-    Guard("gateway-api-vs-kgateway", "error",
-          "kgateway 2.1.x pairs with Gateway API 1.4.x; a bump to 1.5.1 broke routing.", _gateway_api_beyond_kgateway),
+CORE_GUARDS: tuple[Guard, ...] = (
     Guard("epp-metric-names", "error",
           "EPP reads model-server metrics by name; vLLM >= 0.12 only emits vllm:kv_cache_usage_perc, the IPEX-LLM "
           "image (vLLM 0.8.3) only vllm:gpu_cache_usage_perc.", _metric_names_not_emitted),
-    Guard("epp-boolean-flags", "error",
-          "inferencepool chart v1.1.0 renders each flag as two args; Go's flag parser stops at a stray `false` "
-          "(user-supplied flags fixed in v1.6.0).", _boolean_epp_flags),
     Guard("modelservice-v03-dra-block", "error",
           "modelservice v0.4.0 removed the top-level `dra:` block; v0.4 uses accelerator.resourceClaimTemplates and "
           "computes count; the schema rejects an explicit count.", _legacy_dra_block),
-    Guard("pool-target-port-number", "error",
-          "Under InferencePool apiVersion v1 the chart ignores targetPortNumber; targetPorts is what counts.",
-          _target_port_number_v1),
     Guard("modelservice-layout", "error",
           "The values layout this program writes is the modelservice v0.4.x one.", _modelservice_layout),
     Guard("epp-secure-serving", "error",
-          "kgateway's ext-proc connection to the EPP uses TLS: the EPP must keep secure serving.", _secure_serving_off),
-    Guard("inferencepool-own-flags", "warning",
-          "inferencepool chart v1.1.0 renders its own `--tracing false` as two args: tracing ends up on and the following "
-          "`--metrics-endpoint-auth=false` is never read (v1.2.1 and later render `--tracing=false`).", _chart_own_flags),
-    Guard("epp-image-vs-chart", "warning",
-          "Each inferencepool chart release renders the flags of its own EPP release.", _epp_image_matches_chart),
-    Guard("bbr-matches-gaie", "warning",
-          "GAIE releases the body-based router, its chart and the inferencepool chart together.", _router_matches_gaie),
+          "kgateway and agentgateway connect to the EPP over TLS: the EPP must keep secure serving.", _secure_serving_off),
+    Guard("bbr-image-vs-chart", "warning",
+          "Each body-based-routing chart release renders the flags and plugins of its own router image.",
+          _router_matches_chart),
+    Guard("bbr-vs-provider", "warning",
+          "kgateway 2.1's two-Gateway body routing was built with the v1.2 router; the v1.5 router runs on "
+          "agentgateway's PreRouting phase.", _body_router_vs_provider),
+    Guard("engine-release-known", "warning",
+          "llm-d's images (ghcr.io/llm-d/llm-d-xpu, ...) are tagged with llm-d releases, not vLLM versions: "
+          "llm-d-xpu v0.9.0 is vLLM 0.26. vllm/vllm-openai-xpu and intel/vllm tags are vLLM versions.",
+          _engine_release_known),
     Guard("vllm-xpu-a770", "warning",
           "Upstream vLLM XPU is broken on the A770 since vLLM 0.10; IPEX-LLM is archived, 0.8.3-b19 is its last A770 "
           "image.", _vllm_xpu_on_a770),
 )
+# Core guards, then each routing variant's (components/routing/*.py): the table docs/version-guards.md shows.
+GUARDS: tuple[Guard, ...] = (*CORE_GUARDS, *VARIANT_GUARDS)
 
 
 def findings(cfg: "StackConfig", level: str) -> list[Problem]:

@@ -10,22 +10,21 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.chart_sources import (
-    BODY_BASED_ROUTING,
-    GATEWAY_API_CRDS,
-    GPU_DRIVER,
-    INFERENCEPOOL,
-    KGATEWAY,
-    KUBE_PROMETHEUS_STACK,
-    MODELSERVICE,
-    XPUMD,
-)
+from components.chart_sources import GPU_DRIVER, KUBE_PROMETHEUS_STACK, MODELSERVICE, XPUMD
+from components.routing.body_routing import BODY_BASED_ROUTING
+from components.routing.body_routing import CURRENT_VERSION as BODY_BASED_ROUTING_CURRENT
+from components.routing.gaie_pool import INFERENCEPOOL
+from components.routing.agentgateway import AGENTGATEWAY
+from components.routing.agentgateway import GATEWAY_API_VERSION as GATEWAY_API_CURRENT
+from components.routing.kgateway import GATEWAY_API_VERSION as KGATEWAY_GATEWAY_API
+from components.routing.kgateway import KGATEWAY
+from components.routing.llmd_router import LLMD_ROUTER
 
 from .compat import guard_problems
 from .topology import (
@@ -489,24 +488,33 @@ def _default_profiles() -> list[SchedulingProfile]:
     ]
 
 
-class SchedulingConfig(_Strict):
-    """The InferencePool and its Endpoint Picker (EPP) per model."""
+class _SchedulingConfig(_Strict):
+    """The InferencePool and its Endpoint Picker (EPP) per model, from the pool chart line `chart` names."""
 
-    chart_version: Version = Field(
-        INFERENCEPOOL.version, description="inferencepool chart version (= GAIE release tag); v1.2.1 is the first that renders its own flags right."
-    )
-    epp_image: ImageRef = "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.1"
-    """Endpoint Picker image (pinned)."""
     epp_replicas: int = Field(1, ge=1, le=10)
     """Endpoint Picker replicas per pool."""
+    epp_resources: ResourcesConfig = Field(
+        default_factory=lambda: ResourcesConfig(requests=ResourceAmounts(cpu="500m", memory="512Mi"),
+                                                limits=ResourceAmounts(cpu="2", memory="2Gi")),
+        description="EPP CPU and memory, where the chart takes them (GAIE >= v1.5, llm-d-router; their defaults "
+        "request 4 to 8 CPUs, more than a homelab node spares).")
     plugins: list[EppPlugin] = Field(default_factory=_default_plugins)
     """EPP plugin instances (scorers, pickers, profile handlers) with parameters."""
     profiles: list[SchedulingProfile] = Field(default_factory=_default_profiles)
     """Scheduling profiles: which plugins score and pick, with weights."""
     extra_flags: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Escape hatch: extra EPP flags (name without dashes -> value)."
-    )
-    extra_values: dict[str, Any] = Field(default_factory=dict, description="Deep-merged into the inferencepool values.")
+        default_factory=dict, description="Escape hatch: extra EPP flags (name without dashes -> value).")
+    extra_values: dict[str, Any] = Field(default_factory=dict, description="Deep-merged into the pool chart's values.")
+
+
+class GaieSchedulingConfig(_SchedulingConfig):
+    """GAIE's `inferencepool` chart (its last release with charts is v1.5.0)."""
+
+    chart: Literal["gaie"] = Field("gaie", description="Pool chart line: `gaie` (inferencepool) or `llm-d-router`.")
+    chart_version: Version = Field(
+        INFERENCEPOOL.version, description="inferencepool chart version (= GAIE release tag): v1.1.0, v1.2.1 or v1.5.0.")
+    epp_image: ImageRef = f"registry.k8s.io/gateway-api-inference-extension/epp:{INFERENCEPOOL.version}"
+    """Endpoint Picker image (pinned)."""
 
     @field_validator("extra_values")
     @classmethod
@@ -515,6 +523,41 @@ class SchedulingConfig(_Strict):
         if isinstance(value.get("inferenceExtension"), dict) and "flags" in value["inferenceExtension"]:
             raise ValueError("set EPP flags with scheduling.extraFlags, not extraValues.inferenceExtension.flags")
         return value
+
+
+class LlmdRouterSchedulingConfig(_SchedulingConfig):
+    """llm-d-router's `llm-d-router-gateway` chart: where the EPP went after GAIE v1.5.0."""
+
+    chart: Literal["llm-d-router"] = Field(..., description="Pool chart line: `gaie` (inferencepool) or `llm-d-router`.")
+    chart_version: Version = Field(LLMD_ROUTER.version, description="llm-d-router-gateway chart version.")
+    epp_image: ImageRef = f"ghcr.io/llm-d/llm-d-router-endpoint-picker:{LLMD_ROUTER.version}"
+    """Endpoint Picker image (pinned)."""
+
+    @field_validator("extra_values")
+    @classmethod
+    def _flags_through_extra_flags(cls, value: dict[str, Any]) -> dict[str, Any]:
+        router = value.get("router")
+        if isinstance(router, dict) and isinstance(router.get("epp"), dict) and "flags" in router["epp"]:
+            raise ValueError("set EPP flags with scheduling.extraFlags, not extraValues.router.epp.flags")
+        return value
+
+
+class VariantTag:
+    """A discriminated union's tag: the value of its `key`, `default` when the key is left out."""
+
+    def __init__(self, key: str, default: str):
+        self.key, self.default = key, default
+        self.__name__ = f"{key} or {default!r}"  # pydantic names the discriminator by it
+
+    def __call__(self, value: Any) -> str:
+        found = value.get(self.key, self.default) if isinstance(value, Mapping) else getattr(value, self.key, self.default)
+        return found if isinstance(found, str) else repr(found)
+
+
+SchedulingConfig = Annotated[
+    Annotated[GaieSchedulingConfig, Tag("gaie")] | Annotated[LlmdRouterSchedulingConfig, Tag("llm-d-router")],
+    Discriminator(VariantTag("chart", "gaie")),
+]
 
 
 # --- gateway ---------------------------------------------------------------------------------------------------------
@@ -541,17 +584,17 @@ class BodyBasedRouterConfig(_Strict):
     """Router CPU and memory (the chart sets none: the program adds them)."""
 
 
-class GatewayConfig(_Strict):
-    """The gateway in front of the pools (kgateway 2.1.x with Gateway API CRDs)."""
+class CurrentBodyBasedRouterConfig(BodyBasedRouterConfig):
+    """The body-based router of GAIE's last release with charts (plugin-based)."""
 
-    provider: Literal["kgateway"] = Field("kgateway", description="Gateway implementation.")
-    kgateway_version: Version = Field(KGATEWAY.version, description="kgateway-crds and kgateway chart version.")
-    gateway_api_version: Version = Field(GATEWAY_API_CRDS.version, description="Gateway API standard CRDs release.")
-    class_name: str = Field(
-        "kgateway", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="GatewayClass the Gateway uses."
-    )
-    controller_namespace: DnsLabel = "kgateway-system"
-    """Namespace of the gateway controller."""
+    chart_version: Version = Field(BODY_BASED_ROUTING_CURRENT, description="body-based-routing chart version (= GAIE release).")
+    image: ImageRef = Field(f"registry.k8s.io/gateway-api-inference-extension/bbr:{BODY_BASED_ROUTING_CURRENT}",
+                            description="Body-based router image (pinned).")
+
+
+class _GatewayConfig(_Strict):
+    """The gateway in front of the pools: Gateway API CRDs, a controller, a Gateway and the routes."""
+
     name: DnsLabel = Field("llm-d-gateway", description="Gateway object name (in cluster.namespace).")
     port: int = Field(80, ge=1, le=65535, description="HTTP listener port.")
     tls: GatewayTlsConfig = Field(default_factory=lambda: GatewayTlsConfig())
@@ -567,8 +610,48 @@ class GatewayConfig(_Strict):
     default_model: DnsLabel | None = Field(
         None, description="With body-based routing: the model (`models[].name`) that serves requests naming no model "
         "(`GET /v1/models`, health checks) or an unknown one. Required when body-based routing is on.")
+
+
+class KgatewayConfig(_GatewayConfig):
+    """kgateway 2.1.x (Envoy): the seed's provider, the last line that routes to InferencePools."""
+
+    provider: Literal["kgateway"] = Field("kgateway", description="Gateway implementation: `kgateway` or `agentgateway`.")
+    kgateway_version: Version = Field(KGATEWAY.version, description="kgateway-crds and kgateway chart version.")
+    gateway_api_version: Version = Field(KGATEWAY_GATEWAY_API, description="Gateway API standard CRDs release.")
+    class_name: str = Field(
+        "kgateway", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="GatewayClass the Gateway uses.")
+    controller_namespace: DnsLabel = "kgateway-system"
+    """Namespace of the gateway controller."""
     bbr: BodyBasedRouterConfig = Field(default_factory=lambda: BodyBasedRouterConfig())
     """The body-based router (deployed only with body-based routing)."""
+
+    @property
+    def controller_version(self) -> str:
+        return self.kgateway_version
+
+
+class AgentgatewayConfig(_GatewayConfig):
+    """agentgateway: llm-d's preferred gateway today, its own project since v1.0.0."""
+
+    provider: Literal["agentgateway"] = Field(..., description="Gateway implementation: `kgateway` or `agentgateway`.")
+    agentgateway_version: Version = Field(AGENTGATEWAY.version, description="agentgateway-crds and agentgateway chart version.")
+    gateway_api_version: Version = Field(GATEWAY_API_CURRENT, description="Gateway API standard CRDs release.")
+    class_name: str = Field(
+        "agentgateway", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="GatewayClass the Gateway uses.")
+    controller_namespace: DnsLabel = "agentgateway-system"
+    """Namespace of the gateway controller."""
+    bbr: CurrentBodyBasedRouterConfig = Field(default_factory=lambda: CurrentBodyBasedRouterConfig())
+    """The body-based router (deployed only with body-based routing)."""
+
+    @property
+    def controller_version(self) -> str:
+        return self.agentgateway_version
+
+
+GatewayConfig = Annotated[
+    Annotated[KgatewayConfig, Tag("kgateway")] | Annotated[AgentgatewayConfig, Tag("agentgateway")],
+    Discriminator(VariantTag("provider", "kgateway")),
+]
 
 
 # --- monitoring ------------------------------------------------------------------------------------------------------
@@ -644,8 +727,14 @@ class StackConfig(_Strict):
     loader: LoaderConfig = LoaderConfig()
     model_service: ModelServiceConfig = ModelServiceConfig()
     models: list[ModelConfig] = Field(..., min_length=1, description="Models to serve (at least one).")
-    scheduling: SchedulingConfig = SchedulingConfig()
-    gateway: GatewayConfig = GatewayConfig()
+    scheduling: SchedulingConfig = Field(
+        default_factory=GaieSchedulingConfig,
+        description="The InferencePool and its EPP per model; `chart` picks the pool chart line (`gaie`: GAIE's "
+        "inferencepool chart, the seed's; `llm-d-router`: llm-d-router-gateway, today's).")
+    gateway: GatewayConfig = Field(
+        default_factory=KgatewayConfig,
+        description="The gateway in front of the pools; `provider` picks its implementation (`kgateway` 2.1, the "
+        "seed's; `agentgateway`, today's).")
     monitoring: MonitoringConfig = MonitoringConfig()
     ci: CiConfig = CiConfig()
 
@@ -669,9 +758,12 @@ def key_path(loc: tuple[Any, ...]) -> str:
 
 
 def model_class(annotation: Any) -> type[BaseModel] | None:
-    """The config model behind a field annotation, through `Optional[...]` and `list[...]`; None for scalars."""
+    """The config model behind a field annotation, through `Optional[...]` and `list[...]`; None for scalars (and
+    for a union of sections: see `variants`)."""
     import typing
 
+    if variants(annotation):
+        return None
     for _ in range(3):
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             return annotation
@@ -682,29 +774,80 @@ def model_class(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The config model class found by walking `loc` from StackConfig (to suggest sibling keys)."""
-    current: type[BaseModel] | None = StackConfig
+def variants(annotation: Any) -> dict[str, type[BaseModel]]:
+    """A discriminated union's sections by tag (`gateway`: kgateway, agentgateway); {} for any other field."""
+    import types
+    import typing
+
+    found: dict[str, type[BaseModel]] = {}
+
+    def walk(node: Any) -> None:
+        origin = typing.get_origin(node)
+        if origin is Annotated:
+            base, *meta = typing.get_args(node)
+            tags = [m.tag for m in meta if isinstance(m, Tag)]
+            if tags and isinstance(base, type) and issubclass(base, BaseModel):
+                found[tags[0]] = base
+            else:
+                walk(base)
+        elif origin in (typing.Union, types.UnionType):
+            for member in typing.get_args(node):
+                walk(member)
+
+    walk(annotation)
+    return found
+
+
+def _variant_key(model: type[BaseModel], field_name: str) -> str | None:
+    """The key that picks a union field's section (`provider` for `gateway`)."""
+    field = model.model_fields[field_name]
+    tag = next((m.discriminator for m in field.metadata if isinstance(m, Discriminator)), None)
+    return tag.key if isinstance(tag, VariantTag) else None
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[list[type[BaseModel]], tuple[Any, ...]]:
+    """The config sections `loc` may lead to from StackConfig (all of a union's, unless `loc` names its tag, as
+    pydantic's error locations do), and `loc` without the tags."""
+    current: list[type[BaseModel]] = [StackConfig]
+    clean: list[Any] = []
+    pending_tags: dict[str, type[BaseModel]] = {}
     for part in loc:
+        if part in pending_tags:
+            current, pending_tags = [pending_tags[part]], {}
+            continue
+        pending_tags = {}
+        clean.append(part)
         if isinstance(part, int):
             continue
-        if current is None:
-            return None
-        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return None
-        current = model_class(field.annotation)
-    return current
+        fields = [f for model in current for n, f in model.model_fields.items() if (f.alias or n) == part]
+        if not fields:
+            return [], tuple(clean)
+        tagged = variants(fields[0].annotation)
+        if tagged:
+            current, pending_tags = list(tagged.values()), tagged
+        else:
+            nested = model_class(fields[0].annotation)
+            current = [nested] if nested else []
+    return current, tuple(clean)
+
+
+def _model_at(loc: tuple[Any, ...]) -> list[type[BaseModel]]:
+    """The config sections at `loc` (to suggest sibling keys)."""
+    return _walk(loc)[0]
 
 
 def _unknown_key_message(loc: tuple[Any, ...]) -> str:
-    parent = _model_at(loc[:-1])
-    if parent is None:
+    parents = _model_at(loc[:-1])
+    if not parents:
         return "unknown key"
-    known = sorted(f.alias or n for n, f in parent.model_fields.items())
+    known = sorted(f.alias or n for n, f in parents[0].model_fields.items())
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    elsewhere = [path for path in _key_paths(StackConfig) if path.rsplit(".", 1)[-1] == loc[-1]]
-    if close:
+    clean = _walk(loc)[1]
+    elsewhere = [path for path in _key_paths(StackConfig) if path.rsplit(".", 1)[-1] == clean[-1]]
+    sibling = _sibling_variant(clean)
+    if sibling:
+        hint = f": it belongs to {sibling}"
+    elif close:
         hint = f" (did you mean '{close[0]}'?)"
     elif elsewhere:
         hint = f" here: it belongs under {' or '.join(p.rsplit('.', 1)[0] for p in elsewhere)}"
@@ -713,16 +856,29 @@ def _unknown_key_message(loc: tuple[Any, ...]) -> str:
     return "unknown key" + hint
 
 
+def _sibling_variant(clean: tuple[Any, ...]) -> str | None:
+    """`gateway.provider: kgateway` when the unknown key at `clean` is a key of another section of its union."""
+    if len(clean) != 2 or not isinstance(clean[0], str):
+        return None
+    field_name = next((n for n, f in StackConfig.model_fields.items() if (f.alias or n) == clean[0]), None)
+    if field_name is None:
+        return None
+    key = _variant_key(StackConfig, field_name)
+    owners = [tag for tag, model in variants(StackConfig.model_fields[field_name].annotation).items()
+              if any((f.alias or n) == clean[1] for n, f in model.model_fields.items())]
+    return f"{clean[0]}.{key}: {' or '.join(owners)}" if key and owners else None
+
+
 def _key_paths(model: type[BaseModel], prefix: str = "", depth: int = 0) -> list[str]:
     """Every key path of the config (`models[].route.timeouts`), to say where a misplaced key belongs."""
-    paths = []
+    paths: list[str] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         paths.append(key)
-        nested = model_class(field.annotation)
-        if nested is not None and depth < 6:
+        nested = [model_class(field.annotation)] if model_class(field.annotation) else list(variants(field.annotation).values())
+        for section in nested if depth < 6 else []:
             is_list = "list" in str(field.annotation)
-            paths += _key_paths(nested, f"{key}{'[]' if is_list else ''}.", depth + 1)
+            paths += [p for p in _key_paths(section, f"{key}{'[]' if is_list else ''}.", depth + 1) if p not in paths]
     return paths
 
 
@@ -771,7 +927,16 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def _pydantic_problems(exc: ValidationError) -> list[Problem]:
-    return [Problem(key_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+    problems = []
+    for error in exc.errors():
+        loc = _walk(tuple(error["loc"]))[1]
+        if error["type"] == "union_tag_invalid":
+            field_name = next(n for n, f in StackConfig.model_fields.items() if (f.alias or n) == loc[-1])
+            key, tags = _variant_key(StackConfig, field_name), list(variants(StackConfig.model_fields[field_name].annotation))
+            problems.append(Problem(key_path((*loc, key)), f"must be one of {', '.join(map(repr, tags))}, got {error['ctx']['tag']}"))
+            continue
+        problems.append(Problem(key_path(loc), _message(error)))
+    return problems
 
 
 # --- cross-field checks ----------------------------------------------------------------------------------------------
@@ -854,7 +1019,8 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
             "registry.tls", f"{registry.tls!r} with loader.cosign: kitops-init runs cosign without "
             "--allow-insecure-registry, so verification would fail; give the registry's CA as registry.caCert instead"))
     if image_tag(cfg.scheduling.epp_image) is None:
-        problems.append(Problem("scheduling.eppImage", "the inferencepool chart takes hub/name:tag; pin a tag, not only a digest"))
+        problems.append(Problem("scheduling.eppImage", "the pool chart takes the image as repository and tag; pin a tag "
+                                "(a digest may follow it), not only a digest"))
     plugin_refs: dict[str, int] = {}
     for i, plugin in enumerate(cfg.scheduling.plugins):
         known = PLUGIN_PARAMETERS.get(plugin.type, {})

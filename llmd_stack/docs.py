@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .config import SECRETS, StackConfig, model_class
+from .config import SECRETS, StackConfig, model_class, variants
 
 
 
@@ -55,6 +55,10 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, 
     out = []
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
+        sections = variants(field.annotation)
+        if sections:
+            out.extend(_variant_rows(key, field, sections))
+            continue
         nested = model_class(field.annotation)
         is_list = typing.get_origin(field.annotation) is list or "list[" in repr(field.annotation)
         type_ = f"list of {nested.__name__}" if nested and is_list else (nested.__name__ if nested else _type_name(field.annotation, field.metadata))
@@ -62,6 +66,23 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, 
         out.append((key, type_, _default(field), " ".join(meaning.split()).replace("|", "\\|")))
         if nested:
             out.extend(rows(nested, key + ("[].") if is_list else key + "."))
+    return out
+
+
+def _variant_rows(key: str, field: Any, sections: dict[str, type[BaseModel]]) -> list[tuple[str, str, str, str]]:
+    """A union of sections (`gateway` by `provider`): a key every section has the same way is one row; a key that
+    differs is a row per section, saying which."""
+    per_section = {tag: rows(model, key + ".") for tag, model in sections.items()}
+    out = [(key, " \\| ".join(model.__name__ for model in sections.values()), "(section)",
+            " ".join((field.description or "").split()) or f"One of: {', '.join(sections)}.")]
+    seen: set[tuple] = set()
+    for tag, section_rows in per_section.items():
+        for row in section_rows:
+            everywhere = all(row in other for other in per_section.values())
+            if everywhere and row in seen:
+                continue
+            seen.add(row)
+            out.append(row if everywhere else (row[0], row[1], row[2], f"[{tag}] {row[3]}"))
     return out
 
 

@@ -20,9 +20,9 @@ from components.routing.gateway import (
     base_url,
     model_gateway_name,
 )
-from components.routing.kgateway import Kgateway
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
-from components.routing.gaie_pool import EPP_METRICS_PORT, EXT_PROC_PORT
+from components.routing import POOL_LINES, PROVIDERS
+from components.routing.contract import GatewayProvider
 from components.routing.pool import InferenceExtensionCrds, InferencePool
 from components.meta import namespace as meta_namespace
 from components.meta import object_meta
@@ -222,8 +222,10 @@ def inference_pool(
     opts: pulumi.ResourceOptions,
 ) -> InferencePool:
     scheduling = cfg.scheduling
+    resources = scheduling.epp_resources
     return InferencePool(
         f"{model.name}-pool",
+        POOL_LINES[scheduling.chart],
         InferencePoolArgs(
             namespace=namespace,
             release=f"{model.name}-pool",
@@ -237,7 +239,8 @@ def inference_pool(
             pod_labels=service.pod_labels,
             target_port=service.port,
             metrics_generation=service.metrics_generation,
-            extra_flags={k: str(v) for k, v in scheduling.extra_flags.items()},
+            extra_flags={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in scheduling.extra_flags.items()},
+            epp_resources={"requests": resources.requests.model_dump(), "limits": resources.limits.model_dump()},
             monitor_labels=None,  # the Monitoring component owns the monitors (and the EPP metrics token)
             extra_values=scheduling.extra_values,
         ),
@@ -262,7 +265,7 @@ def route(cfg: StackConfig, model: ModelConfig, pool: InferencePool) -> PoolRout
     )
 
 
-def body_router(cfg: StackConfig, namespace: pulumi.Input[str], provider: Kgateway,
+def body_router(cfg: StackConfig, namespace: pulumi.Input[str], provider: GatewayProvider,
                 opts: pulumi.ResourceOptions) -> BodyBasedRouter:
     bbr = cfg.gateway.bbr
     return BodyBasedRouter(
@@ -332,6 +335,7 @@ def monitoring(
             loads_model=model.model_kit is not None,
             waits_for=(pools[model.name],),
             epp_metrics_auth=pools[model.name].metrics_auth,
+            epp_ready_series=pools[model.name].epp_metrics.ready_endpoints,
         )
         for model in cfg.models
     )
@@ -382,19 +386,22 @@ def build(loaded: LoadedStack) -> None:
         )
 
     gateway_cfg = cfg.gateway
-    gateway_provider = Kgateway(
-        version=gateway_cfg.kgateway_version,
+    gateway_provider = PROVIDERS[gateway_cfg.provider](
+        version=gateway_cfg.controller_version,
         namespace=gateway_cfg.controller_namespace,
         class_name=gateway_cfg.class_name,
         service_type=gateway_cfg.service_type,
     )
-    gaie_crds = InferenceExtensionCrds("inference-extension-crds", cfg.scheduling.chart_version, opts=opts)
+    gaie_crds = InferenceExtensionCrds("inference-extension-crds", POOL_LINES[cfg.scheduling.chart],
+                                       cfg.scheduling.chart_version, opts=opts)
     api_key = api_key_secret(loaded, namespace, opts)
     services: dict[str, ModelService] = {}
     pools: dict[str, InferencePool] = {}
     routes: list[PoolRoute] = []
-    # The Gateway whose proxy reaches the pools: an internal one behind the public one with body-based routing.
-    model_gateway = model_gateway_name(gateway_cfg.name) if body_based_routing(cfg) else gateway_cfg.name
+    # The Gateway whose proxy reaches the pools: an internal one behind the public one when the provider runs the
+    # body-based router only after a route is chosen (kgateway 2.1).
+    two_gateways = body_based_routing(cfg) and not gateway_provider.processor_before_routing
+    model_gateway = model_gateway_name(gateway_cfg.name) if two_gateways else gateway_cfg.name
     for model in cfg.models:
         cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
         services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts, api_key)
@@ -409,7 +416,7 @@ def build(loaded: LoadedStack) -> None:
                     model_pod_labels=services[model.name].pod_labels,
                     model_port=services[model.name].port,
                     epp_pod_labels=pool.epp_pod_labels,
-                    epp_ports=(EXT_PROC_PORT, EPP_METRICS_PORT),
+                    epp_ports=pool.epp_ports,
                     gateway_pod_labels=gateway_provider.proxy_pod_labels(model_gateway),
                     prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
                     loader_pod_labels=cache.loader_pod_labels if cache else None,
@@ -435,11 +442,11 @@ def build(loaded: LoadedStack) -> None:
                 backends=tuple(
                     backend
                     for model in cfg.models
-                    for backend in ((pools[model.name].epp_pod_labels, EXT_PROC_PORT),
+                    for backend in ((pools[model.name].epp_pod_labels, pools[model.name].epp_ports[0]),
                                     (services[model.name].pod_labels, services[model.name].port))
                 ),
                 processors=((router.pod_labels, router.port),) if router else (),
-                model_gateway=(gateway_provider.proxy_pod_labels(model_gateway), MODEL_GATEWAY_PORT) if router else None,
+                model_gateway=(gateway_provider.proxy_pod_labels(model_gateway), MODEL_GATEWAY_PORT) if two_gateways else None,
             ),
             opts=opts,
         )
@@ -458,6 +465,7 @@ def build(loaded: LoadedStack) -> None:
             routes=tuple(routes),
             crds_before_controller=(gaie_crds,),
             body_processor=BodyProcessor(router.service_name, router.port, (router,)) if router else None,
+            api_key_secret=api_key.secret_name if api_key else None,
         ),
         opts=opts,
     )

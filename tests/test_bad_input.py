@@ -158,11 +158,16 @@ def test_epp_image_with_tag_and_digest_keeps_both(render, homelab):
     assert _epp_image(render(homelab)) == homelab["scheduling"]["eppImage"]
 
 
-def test_a_version_the_lock_does_not_pin_stops_the_render_naming_its_file(render, homelab):
-    """GAIE v1.6.0 ships CRDs only (no inferencepool chart): its manifests are in the mirror, not in the lock."""
+def test_a_version_the_lock_does_not_pin_stops_the_render_naming_its_file(render, homelab, monkeypatch):
+    """A lock without an entry the render needs (here GAIE v1.6.0's manifests) stops it, naming the file."""
+    from components import chart_files
     from components.chart_files import ChartFileError
 
-    homelab["scheduling"] = {"chartVersion": "v1.6.0", "eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0"}
+    pinned = chart_files.locked()
+    trimmed = {k: v for k, v in pinned.items() if "inference-extension/releases/download/v1.6.0/" not in k}
+    assert len(trimmed) == len(pinned) - 1, "the lock no longer pins GAIE v1.6.0 once: update this case"
+    monkeypatch.setattr(chart_files, "locked", lambda *args, **kwargs: trimmed)
+    homelab["scheduling"] = {"chart": "llm-d-router"}
     with pytest.raises(ChartFileError, match="v1.6.0/manifests.yaml is not in charts.lock.json"):
         render(homelab)
 

@@ -218,7 +218,7 @@ def test_a_router_from_another_gaie_release_is_warned_about(render, homelab):
     shared(homelab)
     homelab["gateway"]["bbr"] = {"image": "registry.k8s.io/gateway-api-inference-extension/bbr:v1.1.0"}
     warnings = [w for w in render(homelab).warnings if "gateway.bbr" in w]
-    assert warnings and "not one GAIE release" in warnings[0]
+    assert warnings and "keep both on the same minor version" in warnings[0] and "[bbr-image-vs-chart]" in warnings[0]
 
 
 # --- a model on a URL of its own beside a shared one; the router's own account ------------------------------------------

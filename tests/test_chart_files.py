@@ -27,7 +27,8 @@ from components.chart_files import (
     locked,
     verify,
 )
-from components.chart_sources import GATEWAY_API_CRDS, INFERENCEPOOL
+from components.chart_sources import GATEWAY_API_CRDS
+from components.routing.gaie_pool import INFERENCEPOOL
 from llmd_stack.chart_pull import Wanted, catalogue, lock, pull, run
 from llmd_stack.offline import render_stack
 

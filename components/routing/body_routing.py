@@ -12,10 +12,18 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from policies.rules.versions import release
+
 from .. import helm
-from ..chart_sources import BODY_BASED_ROUTING
+from ..chart_sources import ChartSource
 from ..meta import object_meta
 from ..network import addresses, dns_egress, egress_to, ingress_from, pods, policy, prometheus
+
+# GAIE's body-based router chart: v1.2.1 with the seed's kgateway path, v1.5.0 (plugin-based) with agentgateway.
+BODY_BASED_ROUTING = ChartSource("oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing",
+                                 "v1.2.1", supported=("v1.5.0",))
+CURRENT_VERSION = "v1.5.0"
+CHARTS = (BODY_BASED_ROUTING,)
 
 NAME = "body-based-router"  # the chart's `bbr.name`: Deployment, Service and pod label `app`
 EXT_PROC_PORT = 9004  # the chart's `bbr.port` (TLS, a self-signed certificate: BBR always serves securely)
@@ -41,12 +49,24 @@ class BodyBasedRouterArgs:
     api_server_port: int = 6443
 
 
-def hardening(args: BodyBasedRouterArgs) -> dict:
+def _chart_account(chart_version: str) -> bool:
+    """From v1.5 the chart makes the router's account (`<bbr.name>-<release>`, allowed to read ConfigMaps for its
+    base-model mapping); before, the router ran as the namespace's default account."""
+    found = release(chart_version)
+    return found is not None and found[:2] >= (1, 5)
+
+
+def account_name(chart_version: str, release_name: str) -> str:
+    return f"{NAME}-{release_name}" if _chart_account(chart_version) else NAME
+
+
+def hardening(args: BodyBasedRouterArgs, account: str) -> dict:
     """What the post-renderer sets on the chart's Deployment."""
     return {NAME: {
         "container": "bbr",
         # Its own account: the router checks scrapers' tokens (TokenReview, SubjectAccessReview) as itself.
-        "pod": {"serviceAccountName": NAME, "automountServiceAccountToken": True, "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
+        "pod": {"serviceAccountName": account, "automountServiceAccountToken": True,
+                "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
                                     "seccompProfile": {"type": "RuntimeDefault"}}},
         "set": {
             "imagePullPolicy": "IfNotPresent",
@@ -61,11 +81,16 @@ def hardening(args: BodyBasedRouterArgs) -> dict:
 
 
 def chart_values(args: BodyBasedRouterArgs) -> dict:
+    """v1.2: image `hub`/`name`/`tag`; v1.5: `registry`/`repository`/`tag` (the plugins default to the model
+    header and the base-model header)."""
     name, _, tag = args.image.rpartition(":")
     hub, _, image = name.rpartition("/")
-    return {"bbr": {"name": NAME, "replicas": args.replicas,
-                    "image": {"hub": hub, "name": image, "tag": tag, "pullPolicy": "IfNotPresent"}},
-            "provider": {"name": "none"}}  # the chart's providers are GKE and Istio: kgateway is wired by the program
+    if _chart_account(args.chart_version):
+        image_values = {"registry": hub, "repository": image, "tag": tag, "pullPolicy": "IfNotPresent"}
+    else:
+        image_values = {"hub": hub, "name": image, "tag": tag, "pullPolicy": "IfNotPresent"}
+    return {"bbr": {"name": NAME, "replicas": args.replicas, "image": image_values},
+            "provider": {"name": "none"}}  # the chart's providers are GKE and Istio: the gateway is wired by the program
 
 
 class BodyBasedRouter(pulumi.ComponentResource):
@@ -78,21 +103,25 @@ class BodyBasedRouter(pulumi.ComponentResource):
         command, *prefix = POST_RENDERER
         # BBR guards /metrics with controller-runtime's authn/authz filter, which asks the API server as the router:
         # the built-in `system:auth-delegator` grants exactly those two reviews.
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-account", metadata=object_meta(NAME, args.namespace, "body-router"),
-            opts=pulumi.ResourceOptions(parent=self))
+        chart_name = f"{name}-release"  # also the Helm release's name
+        account = account_name(args.chart_version, chart_name)
+        waits: list[pulumi.Resource] = []
+        if not _chart_account(args.chart_version):
+            waits.append(k8s.core.v1.ServiceAccount(
+                f"{name}-account", metadata=object_meta(NAME, args.namespace, "body-router"),
+                opts=pulumi.ResourceOptions(parent=self)))
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-auth-delegator",
             metadata=object_meta(f"{NAME}-auth-delegator", None, "body-router"),
             role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
                                              name="system:auth-delegator"),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=NAME, namespace=args.namespace)],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]))
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account, namespace=args.namespace)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=waits))
         chart = helm.chart(
-            f"{name}-release", BODY_BASED_ROUTING, args.chart_version, namespace=args.namespace, values=chart_values(args),
+            chart_name, BODY_BASED_ROUTING, args.chart_version, namespace=args.namespace, values=chart_values(args),
             post_renderer=k8s.helm.v4.PostRendererArgs(
-                command=command, args=[*prefix, json.dumps(hardening(args), sort_keys=True, separators=(",", ":"))]),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
+                command=command, args=[*prefix, json.dumps(hardening(args, account), sort_keys=True, separators=(",", ":"))]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
         )
         self.pod_labels = {"app": NAME}
         self.port = EXT_PROC_PORT

@@ -5,18 +5,38 @@ processor before a route is chosen), and what an InferencePool is made from whic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 import pulumi
 
+from ..chart_sources import FileSource
+
 POOL_GROUP = "inference.networking.k8s.io"
 POOL_KIND = "InferencePool"
+
+Finding = tuple[str, str]  # (config key path, message)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A known-bad upstream combination and the fact behind it. `check` reads the whole stack config (duck-typed:
+    the variants cannot import it) and returns a (key path, message) per finding."""
+
+    id: str
+    level: Literal["error", "warning"]
+    fact: str
+    check: Callable[[Any], list[Finding]]
 
 
 class GatewayProvider(Protocol):
     """What a gateway implementation contributes: its controller install and the GatewayClass to use."""
 
     class_name: str
+    # The gateway talks to an EPP over TLS (the EPP must keep secure serving).
+    epp_tls: bool
+    # Whether an external processor on the Gateway runs before a route is chosen (else a second Gateway is needed
+    # for body-based routing).
+    processor_before_routing: bool
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Create the controller (and its CRDs); return what Gateways must wait for."""
@@ -49,7 +69,15 @@ class GatewayProvider(Protocol):
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], processor: "BodyProcessor",
         parent: pulumi.Resource, depends_on: list[pulumi.Resource],
     ) -> None:
-        """Run an external processor on every request to the Gateway, before its route is chosen."""
+        """Run an external processor on every request to the Gateway (before its route is chosen, where the
+        provider can: processor_before_routing)."""
+        ...
+
+    def api_key_check(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], secret_name: pulumi.Input[str],
+        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+    ) -> bool:
+        """Refuse requests without the API key (a Secret's data) at the proxy; whether the provider can."""
         ...
 
 
@@ -110,6 +138,60 @@ class InferencePoolArgs:
     pod_labels: pulumi.Input[dict[str, str]]
     target_port: pulumi.Input[int]
     metrics_generation: pulumi.Input[str]
-    extra_flags: dict[str, str] = field(default_factory=dict)  # string flags only (see epp_flags)
+    extra_flags: dict[str, str] = field(default_factory=dict)  # as the chart renders them (see each line)
+    epp_resources: dict[str, dict[str, str]] | None = None  # requests/limits, where the chart takes them
     monitor_labels: dict[str, str] | None = None  # None: no ServiceMonitor
     extra_values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EppMetricNames:
+    """The pool series an EPP generation exports (each labelled `name=<pool>`)."""
+
+    ready_endpoints: str
+    average_queue_size: str
+    average_kv_cache_utilization: str
+    pool_label: str = "name"
+
+    @property
+    def all(self) -> frozenset[str]:
+        return frozenset({self.ready_endpoints, self.average_queue_size, self.average_kv_cache_utilization})
+
+
+@dataclass(frozen=True)
+class CrdBundle:
+    """A remote CRD bundle a pool line installs before its EPPs start: `suffix` names its resource."""
+
+    suffix: str
+    source: FileSource
+    version: str
+
+
+class PoolLine(Protocol):
+    """A chart line that renders an InferencePool and its EPP: its pins, its values layout per chart version, its
+    CRDs, and the names the rest of the stack meets it by (EPP Service, pod labels, ports, metric names)."""
+
+    key: str  # `scheduling.chart`
+    chart_name: str  # the chart's name (what rules read from rendered labels)
+    ext_proc_port: int
+    metrics_port: int
+
+    def crd_bundles(self, chart_version: str) -> tuple[CrdBundle, ...]:
+        ...
+
+    def values(self, args: "InferencePoolArgs", pod_labels: dict[str, str], port: int, generation: str) -> dict[str, Any]:
+        ...
+
+    def epp_service(self, release: str) -> str:
+        ...
+
+    def epp_pod_labels(self, release: str) -> dict[str, str]:
+        ...
+
+    def metrics_auth(self, chart_version: str, monitor_labels: dict[str, str] | None) -> bool:
+        """Whether the EPP guards /metrics with a token check (the monitor then needs a scraper token)."""
+        ...
+
+    def epp_metrics(self, chart_version: str) -> EppMetricNames:
+        ...
+

@@ -58,6 +58,7 @@ class InferenceGatewayArgs:
     tls_port: int = 443
     allow_http: bool = False  # with TLS, keep the HTTP listener too
     body_processor: BodyProcessor | None = None  # body-based routing: sets the model header routes match
+    api_key_secret: pulumi.Input[str] | None = None  # a Secret holding the API key: checked at the proxy if it can
 
 
 def listeners(args: "InferenceGatewayArgs") -> list[dict]:
@@ -154,10 +155,11 @@ def forward_route_spec(routes: tuple[PoolRoute, ...], gateway_name: str, namespa
 class InferenceGateway(pulumi.ComponentResource):
     """The Gateway clients reach, and an HTTPRoute per model to its pool.
 
-    With a body processor (body-based routing) the routes attach to an internal Gateway instead, behind the public
-    one: kgateway 2.1 runs a Gateway-wide ext-proc after the route's InferencePool endpoint picker, so a route chosen
-    by a header the processor sets would reach its pool without the picker. Two hops keep the order right: the public
-    proxy runs the processor and forwards; the internal proxy routes by the header and asks the picker.
+    With a body processor (body-based routing) on a provider that runs it only after a route was chosen (kgateway
+    2.1: a Gateway-wide ext-proc runs after the route's InferencePool endpoint picker, so a route chosen by a header
+    the processor sets would reach its pool without the picker), the routes attach to an internal Gateway behind the
+    public one: the public proxy runs the processor and forwards, the internal proxy routes by the header and asks the
+    picker. A provider that runs it before routing (agentgateway's PreRouting phase) needs one Gateway.
     """
 
     gateway_name: pulumi.Output[str]
@@ -177,7 +179,12 @@ class InferenceGateway(pulumi.ComponentResource):
         self.model_gateway = args.name
         model_gateway = gateway
         routes = []
-        if args.body_processor is not None:
+        # The API key, checked at the proxy where the provider can (vLLM checks it too).
+        self.checks_api_key = args.api_key_secret is not None and args.provider.api_key_check(
+            provider_name, args.name, args.namespace, args.api_key_secret, self, [gateway])
+        if args.body_processor is not None and args.provider.processor_before_routing:
+            args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
+        elif args.body_processor is not None:
             self.model_gateway = model_gateway_name(args.name)
             internal = [{"name": "http", "protocol": "HTTP", "port": MODEL_GATEWAY_PORT,
                          "allowedRoutes": {"namespaces": {"from": "Same"}}}]
@@ -195,7 +202,7 @@ class InferenceGateway(pulumi.ComponentResource):
             args.provider.listener_settings(provider_name, args.name, args.namespace, request_timeouts, self, [gateway])
             args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
         args.provider.listener_settings(
-            provider_name if args.body_processor is None else f"{provider_name}-models", self.model_gateway,
+            f"{provider_name}-models" if self.model_gateway != args.name else provider_name, self.model_gateway,
             args.namespace, request_timeouts, self, [model_gateway],
         )
         for route in args.routes:

@@ -8,12 +8,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from policies.rules.durations import duration_ms
+from policies.rules.versions import GATEWAY_API_RELEASES, release
 
 from .. import helm
-from ..chart_sources import KGATEWAY, KGATEWAY_CRDS
+from ..chart_sources import ChartSource
 from ..meta import namespace as meta_namespace
 from ..meta import object_meta
-from .contract import BodyProcessor
+from .contract import BodyProcessor, Guard
+
+KGATEWAY_CRDS = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds", "v2.1.2")
+KGATEWAY = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway", "v2.1.2")
+GATEWAY_API_VERSION = GATEWAY_API_RELEASES["kgateway"]  # 2.1.x pairs with Gateway API 1.4.x (1.5.1 broke routing)
+CHARTS = (KGATEWAY_CRDS, KGATEWAY)
 
 GATEWAY_API = "gateway.networking.k8s.io"
 KGATEWAY_XDS_PORT = 9977
@@ -42,6 +48,9 @@ class Kgateway:
     namespace: str
     class_name: str = "kgateway"
     service_type: str = "LoadBalancer"
+    # A Gateway-wide ext-proc runs after the route's endpoint picker: body-based routing needs a second Gateway.
+    processor_before_routing: bool = False
+    epp_tls: bool = True  # its ext-proc connection to the EPP uses TLS
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         namespace = meta_namespace(
@@ -54,6 +63,14 @@ class Kgateway:
                                 values={"inferenceExtension": {"enabled": True}},
                                 opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]))
         return [controller]
+
+    def api_key_check(
+        self, name: str, gateway_name: str, namespace: pulumi.Input[str], secret_name: pulumi.Input[str],
+        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+    ) -> bool:
+        """kgateway 2.1's TrafficPolicy has no API key check of its own (its CRDs offer extAuth only, an external
+        service): the model servers check the key (VLLM_API_KEY)."""
+        return False
 
     def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
         return {"gateway.networking.k8s.io/gateway-name": gateway_name}
@@ -150,4 +167,40 @@ class Kgateway:
             opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
         )
 
+
+# --- guards ----------------------------------------------------------------------------------------------------------
+
+
+def _on_provider(cfg) -> bool:
+    return cfg.gateway.provider == "kgateway"
+
+
+def _minor(version: str) -> tuple[int, int]:
+    found = release(version)
+    return found[:2] if found else (0, 0)
+
+
+def _without_envoy_pools(cfg) -> list[tuple[str, str]]:
+    if _on_provider(cfg) and _minor(cfg.gateway.kgateway_version) >= (2, 2) and cfg.models:
+        return [("gateway.kgatewayVersion", f"kgateway {cfg.gateway.kgateway_version} cannot route to InferencePools "
+                 "(Envoy InferencePool routing was removed in 2.2): pin v2.1.x, or use gateway.provider: agentgateway")]
+    return []
+
+
+def _gateway_api_beyond(cfg) -> list[tuple[str, str]]:
+    wanted = _minor(GATEWAY_API_VERSION)
+    if _on_provider(cfg) and _minor(cfg.gateway.kgateway_version) == (2, 1) and _minor(cfg.gateway.gateway_api_version) != wanted:
+        return [("gateway.gatewayApiVersion", f"kgateway 2.1.x supports Gateway API 1.4.x, not "
+                 f"{cfg.gateway.gateway_api_version}; use {GATEWAY_API_VERSION} (Gateway API 1.6 needs "
+                 "gateway.provider: agentgateway)")]
+    return []
+
+
+GUARDS = (
+    Guard("kgateway-envoy-inferencepool", "error",
+          "Envoy-based InferencePool routing exists only in kgateway 2.1.x (deprecated in 2.1, removed in 2.2); "
+          "today's path is agentgateway (gateway.provider: agentgateway).", _without_envoy_pools),
+    Guard("gateway-api-vs-kgateway", "error",
+          "kgateway 2.1.x pairs with Gateway API 1.4.x; a bump to 1.5.1 broke routing.", _gateway_api_beyond),
+)
 

@@ -41,25 +41,65 @@ KV_CACHE_USAGE = {"v0": "vllm:gpu_cache_usage_perc", "v1": "vllm:kv_cache_usage_
 QUEUED_REQUESTS = {"v0": "vllm:num_requests_waiting", "v1": "vllm:num_requests_waiting"}
 # EPP flags that name a model-server metric; their value must be one the engine emits.
 EPP_METRIC_FLAG_NAMES = ("kv-cache-usage-percentage-metric", "total-queued-requests-metric", "lora-info-metric")
+# The core-metrics-extractor's engineConfigs fields that name a model-server metric (EPP >= GAIE v1.4, llm-d-router).
+ENGINE_SPEC_FIELDS = ("queuedRequestsSpec", "runningRequestsSpec", "kvUsageSpec", "loraSpec", "cacheInfoSpec")
+
+
+def engine_metric_specs(generation: str) -> dict[str, str]:
+    """A `vllm` engine config for the core-metrics-extractor: the metric names an engine generation emits."""
+    return {
+        "queuedRequestsSpec": QUEUED_REQUESTS[generation],
+        "runningRequestsSpec": "vllm:num_requests_running",
+        "kvUsageSpec": KV_CACHE_USAGE[generation],
+        "loraSpec": "vllm:lora_requests_info",
+        "cacheInfoSpec": "vllm:cache_config_info",
+    }
+
+
+# Whose release an engine image's tag names. llm-d's images (ghcr.io/llm-d/llm-d-xpu, -cuda, ...) are tagged with
+# the llm-d release, not the vLLM one: the vLLM each is built on, where known (llm-d v0.9.0: vLLM 0.26).
+LLMD_RELEASE_VLLM: dict[tuple[int, int], tuple[int, int]] = {(0, 9): (0, 26)}
+LLMD_IMAGE = "/llm-d/llm-d-"
+SIMULATOR_IMAGE = "llm-d-inference-sim"
+
+
+def engine_family(image: str) -> str:
+    """`ipex-llm`, `sim` (llm-d's simulator), `llm-d` (llm-d's vLLM builds: tags are llm-d releases) or `vllm`
+    (vllm/vllm-openai-xpu, intel/vllm and other vLLM builds: tags are vLLM releases)."""
+    if "ipex-llm" in image:
+        return "ipex-llm"
+    if SIMULATOR_IMAGE in image:
+        return "sim"
+    if LLMD_IMAGE in image:
+        return "llm-d"
+    return "vllm"
+
+
+def vllm_release(image: str) -> tuple[int, int] | None:
+    """The vLLM (major, minor) a vLLM image is built on; None when its tag does not tell."""
+    found = release(image_tag(image))
+    if found is None:
+        return None
+    if engine_family(image) == "llm-d":
+        return LLMD_RELEASE_VLLM.get(found[:2])
+    return found[:2]
 
 
 def metrics_generation(kind: str, image: str) -> str:
-    """Which vLLM metric names an engine emits: IPEX-LLM is vLLM 0.8.3 (V0), vLLM >= 0.10 and the simulator V1."""
+    """Which vLLM metric names an engine emits: IPEX-LLM is vLLM 0.8.3 (V0), vLLM >= 0.10 and the simulator V1. An
+    llm-d image whose llm-d release is not in the table is taken as V1 (the `engine-release-known` guard says so)."""
     if kind == "ipex-llm":
         return "v0"
     if kind == "vllm":
-        version = release(image_tag(image))
-        return "v0" if version is not None and version[:2] < (0, 10) else "v1"
+        version = vllm_release(image)
+        return "v0" if version is not None and version < (0, 10) else "v1"
     return "v1"
 
 
 def metrics_generation_of_image(image: str) -> str:
     """The generation of whatever engine an image is (what a policy rule sees in chart values)."""
-    if "ipex-llm" in image:
-        return metrics_generation("ipex-llm", image)
-    if "llm-d-inference-sim" in image:
-        return metrics_generation("sim", image)
-    return metrics_generation("vllm", image)
+    family = engine_family(image)
+    return metrics_generation(family if family in ("ipex-llm", "sim") else "vllm", image)
 
 
 # Intel XPU Manager: v1 exporter (`xpum_*`, :29999) and v2 xpumd (`hw_*`, :8080).
@@ -104,8 +144,15 @@ GPU_SERIES: dict[str, dict[str, str]] = {
     },
 }
 
-# Endpoint Picker (GAIE) pool metrics, and the Kubernetes series the alerts use.
-EPP_METRICS = frozenset({"inference_pool_ready_pods", "inference_pool_average_queue_size", "inference_pool_average_kv_cache_utilization"})
+# Endpoint Picker pool series per EPP line (each labelled `name=<pool>`): GAIE's, and llm-d-router's renamed ones
+# (the old names are still exported there, deprecated).
+EPP_POOL_SERIES: dict[str, dict[str, str]] = {
+    "gaie": {"ready_endpoints": "inference_pool_ready_pods", "average_queue_size": "inference_pool_average_queue_size",
+             "average_kv_cache_utilization": "inference_pool_average_kv_cache_utilization"},
+    "llm-d-router": {"ready_endpoints": "llm_d_epp_ready_endpoints", "average_queue_size": "llm_d_epp_average_queue_size",
+                     "average_kv_cache_utilization": "llm_d_epp_average_kv_cache_utilization"},
+}
+EPP_METRICS = frozenset(name for series in EPP_POOL_SERIES.values() for name in series.values())
 KUBE_METRICS = frozenset({"up", "kube_job_status_failed"})
 
 # Serving series per vLLM generation (the dashboard and alerts pick by the engine's generation).

@@ -18,6 +18,14 @@ def release(text: str) -> tuple[int, int, int] | None:
 
 
 def image_tag(image: str) -> str:
-    """The tag of `repo[:tag]` ('' without one); a registry port is not a tag."""
-    last = image.rsplit("/", 1)[-1]
+    """The tag of `repo[:tag][@digest]` ('' without one); a registry port is not a tag, nor a digest."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
     return last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+# The Gateway API release each gateway provider pairs with: kgateway 2.1.x with 1.4.x (a 1.5.1 bump broke routing),
+# agentgateway v1.4.x with 1.6.x (its go.mod and conformance install). From 1.5 the standard install refuses a
+# downgrade (its `safe-upgrades` ValidatingAdmissionPolicy).
+GATEWAY_API_RELEASES = {"kgateway": "v1.4.0", "agentgateway": "v1.6.1"}
+SAFE_UPGRADES_FROM = (1, 5)
+
