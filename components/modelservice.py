@@ -166,10 +166,17 @@ def chart_values(
         # The engine needs no privilege: the GPU arrives as a DRA-injected device node, not through capabilities.
         "extraConfig": {"securityContext": CONTAINER_SECURITY},
     }
+    env: list[dict[str, Any]] = []
     if args.api_key is not None:
         # vLLM reads VLLM_API_KEY and then requires `Authorization: Bearer <key>` on /v1 (not on /health, /metrics).
-        container["env"] = [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {
-            "name": args.api_key.secret_name, "key": args.api_key.key}}}]
+        env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {
+            "name": args.api_key.secret_name, "key": args.api_key.key}}})
+    if engine.kind == "vllm":
+        # vLLM >= 0.20 (torch >= 2.11) asks getpass.getuser() for torch's cache folder at import and dies when the
+        # UID has no passwd entry; USER answers it first (vllm-project/vllm#44548; llm-d's XPU vLLM recipe sets it).
+        env.append({"name": "USER", "value": "vllm"})
+    if env:
+        container["env"] = env
     pod_monitor = {"enabled": args.pod_monitor_labels is not None}
     if args.pod_monitor_labels is not None:
         pod_monitor.update(portName=CONTAINER, path="/metrics", interval="30s", labels=dict(args.pod_monitor_labels))

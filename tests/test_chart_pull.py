@@ -19,9 +19,17 @@ def test_every_chart_and_file_the_stacks_render_is_wanted():
     assert skipped == []
     labels = {w.label for w in wanted}
     assert {
+        # sim: today's path (agentgateway, llm-d-router, body-based routing from GAIE's last chart, Gateway API v1.6.1)
+        "oci://cr.agentgateway.dev/charts/agentgateway v1.4.1",
+        "oci://cr.agentgateway.dev/charts/agentgateway-crds v1.4.1",
+        "oci://ghcr.io/llm-d/charts/llm-d-router-gateway v0.10.0",
+        "oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing v1.5.0",
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml",
+        "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.6.0/manifests.yaml",
+        "https://github.com/llm-d/llm-d-router/releases/download/v0.10.0/manifests.yaml",
+        # homelab: the seed's path
         "oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart 0.11.0",
         "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool v1.2.1",
-        "oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing v1.2.1",  # sim: two models
         "llm-d-modelservice v0.4.12",
         "kube-prometheus-stack 88.5.3",
         "oci://cr.kgateway.dev/kgateway-dev/charts/kgateway v2.1.2",

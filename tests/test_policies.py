@@ -331,7 +331,7 @@ def test_crossguard_sees_charts_without_inputs_and_their_rendered_children(homel
                                                      "ResourceClaimTemplate", "CustomResourceDefinition"}
 
 
-@pytest.mark.parametrize("case", ["homelab", "sim", "violations"])
+@pytest.mark.parametrize("case", ["homelab", "sim", "b60", "violations"])
 def test_crossguard_policies_reach_the_offline_verdicts(case, render, homelab):
     """Under the real engine's shapes the CrossGuard adapters report exactly what `check` reports."""
     from test_stacks import rendered

@@ -109,7 +109,8 @@ def test_the_wiring_check_catches_a_pool_on_the_wrong_port(render, homelab):
 
 
 def test_sim_routes_requests_like_homelab():
-    """Same model name and served name, same route match and timeouts, same listener and pool layout."""
+    """Same model name and served name, same route match and timeouts, same listeners and pool selection, on
+    today's path (agentgateway, llm-d-router) instead of the seed's."""
     homelab, sim = rendered("homelab"), rendered("sim")
     [home_route] = [o["spec"] for o in objects(homelab, "HTTPRoute")]
     sim_route = next(o["spec"] for o in objects(sim, "HTTPRoute") if o["metadata"]["name"] == "ds-r1-llama-8b-route")
@@ -117,11 +118,13 @@ def test_sim_routes_requests_like_homelab():
     assert home_route["rules"][0]["matches"][0] in sim_route["rules"][0]["matches"]
     without_matches = [{k: v for k, v in r.items() if k != "matches"} for r in (home_route["rules"][0], sim_route["rules"][0])]
     assert without_matches[0] == without_matches[1]
-    public = [{k: o["spec"][k] for k in ("gatewayClassName", "listeners")} for o in objects(sim, "Gateway")
-              if o["metadata"]["name"] == "llm-d-gateway"]
-    assert public == [{k: o["spec"][k] for k in ("gatewayClassName", "listeners")} for o in objects(homelab, "Gateway")]
-    [home_pool] = [o["spec"] for o in objects(homelab, "InferencePool")]
-    assert home_pool in [o["spec"] for o in objects(sim, "InferencePool")]
+    [public] = [o["spec"] for o in objects(sim, "Gateway")]
+    [home_gateway] = [o["spec"] for o in objects(homelab, "Gateway")]
+    assert (public["gatewayClassName"], home_gateway["gatewayClassName"]) == ("agentgateway", "kgateway")
+    assert public["listeners"] == home_gateway["listeners"]
+    layout = ("selector", "targetPorts")
+    [home_pool] = [{k: o["spec"][k] for k in layout} for o in objects(homelab, "InferencePool")]
+    assert home_pool in [{k: o["spec"][k] for k in layout} for o in objects(sim, "InferencePool")]
 
 
 # --- the GPU-less environment ---------------------------------------------------------------------------------------
@@ -167,6 +170,10 @@ def test_sim_needs_no_secret_and_never_uses_the_ambient_kubeconfig():
 
 
 def test_sim_exposes_the_gateway_as_a_node_port():
-    params = {p["metadata"]["name"]: p["spec"]["kube"]["service"]["type"] for p in objects(rendered("sim"), "GatewayParameters")}
-    # The internal Gateway behind body-based routing stays inside the cluster.
-    assert params == {"llm-d-gateway": "NodePort", "llm-d-gateway-models": "ClusterIP"}
+    sim = rendered("sim")
+    params = {p["metadata"]["name"]: p["spec"]["service"]["spec"]["type"] for p in objects(sim, "AgentgatewayParameters")}
+    # One Gateway (the router runs before routing): no internal one.
+    assert params == {"llm-d-gateway": "NodePort"}
+    [gateway] = objects(sim, "Gateway")
+    assert gateway["spec"]["infrastructure"]["parametersRef"] == {
+        "group": "agentgateway.dev", "kind": "AgentgatewayParameters", "name": "llm-d-gateway"}

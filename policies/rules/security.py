@@ -245,6 +245,10 @@ ROLE_EXCEPTIONS = {
     "*-kgateway-controller/kgateway-*": (
         "kgateway 2.1's controller (its chart's own ClusterRole; no value narrows it) reads the certificate Secrets that "
         "Gateway listeners name and creates each Gateway's proxy ServiceAccount and ConfigMap"),
+    "*-agentgateway-controller/agentgateway-*": (
+        "agentgateway v1.4.1's controller (its chart's own ClusterRole; no value narrows it) creates the CA Secret of "
+        "its xDS TLS (controller/pkg/setup/xds_tls.go ensureXdsSecret), reads the certificate and API key Secrets "
+        "that Gateways and AgentgatewayPolicies name, and creates each Gateway's proxy ServiceAccount"),
     "*-kube-prometheus-stack/*-operator": (
         "prometheus-operator writes each Prometheus' generated configuration and TLS assets into Secrets and ConfigMaps "
         "and runs it as a StatefulSet, with the RBAC upstream documents as its minimum (prometheus-operator "
@@ -329,5 +333,5 @@ RULES = [
          resource_check=_roles, config={"allowed": dict(ROLE_EXCEPTIONS)}, any_object=True, applies_to=of_kinds("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")),
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
-         stack_check=_network_isolation, charts=("inferencepool", "llm-d-modelservice"), applies_to=is_model_server),
+         stack_check=_network_isolation, charts=("inferencepool", "llm-d-router-gateway", "llm-d-modelservice"), applies_to=is_model_server),
 ]

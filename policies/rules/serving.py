@@ -9,7 +9,14 @@ from typing import Any, Mapping
 import yaml
 
 from .durations import duration_ms, is_duration
-from .metric_names import KV_CACHE_USAGE, QUEUED_REQUESTS, VLLM_METRICS, metrics_generation_of_image
+from .metric_names import (
+    ENGINE_SPEC_FIELDS,
+    KV_CACHE_USAGE,
+    QUEUED_REQUESTS,
+    VLLM_METRICS,
+    engine_metric_specs,
+    metrics_generation_of_image,
+)
 from .versions import release
 
 from .base import (
@@ -244,12 +251,34 @@ def _same_node(resources: list[Res], config: Mapping[str, Any]) -> list[Violatio
     return found
 
 
+def _engine_specs(config: Mapping[str, Any]) -> dict[str, str] | None:
+    """The metric names an EPP's core-metrics-extractor reads for the default engine (its `engineConfigs` entry,
+    else the built-in `vllm` one: vLLM V1 names); None for an EPP that reads them from flags (GAIE < v1.4)."""
+    extractors = [p for p in config.get("plugins") or [] if isinstance(p, Mapping) and p.get("type") == "core-metrics-extractor"]
+    if not extractors and "llm-d.ai/" not in str(config.get("apiVersion", "")):
+        return None
+    parameters = (extractors[0].get("parameters") if extractors else None) or {}
+    engine = parameters.get("defaultEngine") or "vllm"
+    given = next((e for e in parameters.get("engineConfigs") or [] if isinstance(e, Mapping) and e.get("name") == engine), None)
+    if given is not None:
+        return {k: str(given.get(k) or "") for k in ENGINE_SPEC_FIELDS}
+    return engine_metric_specs("v1") if engine == "vllm" else {}
+
+
 def _epp_metrics(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
     found = []
     for pool in of_kind(resources, "InferencePool"):
         servers = _served_by(pool, resources)
         for epp in endpoint_pickers(pool, resources) if servers else []:
             generation = metrics_generation_of_image(str(main_container(servers[0]).get("image")))
+            specs = _engine_specs(_epp_config(epp, resources))
+            if specs is not None:
+                for field, metric in specs.items():
+                    name = metric.split("{")[0]
+                    if name and name not in VLLM_METRICS[generation]:
+                        found.append(Violation(epp.urn, f"engineConfigs {field} reads {name!r}, which a vLLM "
+                                               f"{generation.upper()} engine does not emit"))
+                continue
             given = flags(main_container(epp))
             expected = {"kv-cache-usage-percentage-metric": KV_CACHE_USAGE[generation],
                         "total-queued-requests-metric": QUEUED_REQUESTS[generation]}
@@ -394,12 +423,12 @@ def _monitors_selected(resources: list[Res], config: Mapping[str, Any]) -> list[
 RULES = [
     Rule("pool-selects-model-service", "Every InferencePool selects the pods of a model service.", "mandatory",
          "Leave inferencePool.modelServers to the program (it copies the model service's pod labels).",
-         stack_check=_pool_selects, charts=("inferencepool", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
+         stack_check=_pool_selects, charts=("inferencepool", "llm-d-router-gateway", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
     Rule("pool-targets-vllm-port", "Every InferencePool has exactly one target port, its model server's port.",
-         "mandatory", "Drop targetPorts overrides: the port comes from the model service.", stack_check=_pool_port, charts=("inferencepool", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
+         "mandatory", "Drop targetPorts overrides: the port comes from the model service.", stack_check=_pool_port, charts=("inferencepool", "llm-d-router-gateway", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
     Rule("prefix-scorer-needs-prefix-caching", "The prefix-cache scorer is only used with prefix caching on.",
          "mandatory", "Set models[].engine.prefixCaching: true, or drop prefix-cache-scorer from the profile.",
-         stack_check=_prefix_scorer, charts=("inferencepool", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
+         stack_check=_prefix_scorer, charts=("inferencepool", "llm-d-router-gateway", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
     Rule("dra-claim-count", "GPUs claimed per model-server pod equal its tensor parallel size.", "mandatory",
          "Set models[].gpusPerReplica only; do not override parallelism or count.", stack_check=_claim_count, charts=("llm-d-modelservice",), applies_to=is_model_server),
     Rule("route-timeouts", "Route timeouts are valid Gateway API durations, consistent and not too short.",
@@ -415,7 +444,7 @@ RULES = [
     Rule("rwo-same-node", "Replicas sharing a ReadWriteOnce model PVC are kept on one node.", "mandatory",
          "Keep the program's pod affinity, or use a ReadWriteMany storage class.", stack_check=_same_node, charts=("llm-d-modelservice",), applies_to=is_model_server),
     Rule("epp-metric-names", "EPP metric-name flags name metrics the serving engine emits.", "mandatory",
-         "Let the program derive them from the engine, or fix scheduling.extraFlags.", stack_check=_epp_metrics, charts=("inferencepool", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
+         "Let the program derive them from the engine, or fix scheduling.extraFlags.", stack_check=_epp_metrics, charts=("inferencepool", "llm-d-router-gateway", "llm-d-modelservice"), applies_to=of_kinds("InferencePool")),
     Rule("epp-flags-render-safely", "EPP boolean flags are rendered as one `--flag=value` arg (Go flag parsing).",
          "mandatory", "Use inferencepool chart >= v1.2.1 and no boolean scheduling.extraFlags on older charts.",
          resource_check=_epp_flags, charts=("inferencepool",), applies_to=of_kinds("InferencePool")),
@@ -435,5 +464,5 @@ RULES = [
          charts=("kube-prometheus-stack",), applies_to=of_kinds(*MONITOR_SELECTORS)),
     Rule("routes-target-pools", "Every HTTPRoute backend is an InferencePool of this stack (or, for body-based "
          "routing, the proxy of another of its Gateways).", "mandatory",
-         "Route to the pool the program creates for the model.", stack_check=_route_backends, charts=("inferencepool",), applies_to=of_kinds("HTTPRoute")),
+         "Route to the pool the program creates for the model.", stack_check=_route_backends, charts=("inferencepool", "llm-d-router-gateway"), applies_to=of_kinds("HTTPRoute")),
 ]
