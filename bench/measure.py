@@ -49,6 +49,19 @@ def render_stack(models: int) -> int:
     return len(result.resources)
 
 
+def render_stack_file(stack: str) -> int:
+    """`Pulumi.<stack>.yaml` as `python -m llmd_stack render --stack <stack>` renders it."""
+    from llmd_stack.offline import render_stack as render_file
+
+    from .stacks import ROOT
+
+    _time_chart_rendering()
+    result = render_file(ROOT, stack)
+    RENDERED.update(rendered=sum(c.rendered for c in result.charts), unrendered=len(result.unrendered),
+                    objects=sum(c.objects for c in result.charts))
+    return len(result.resources)
+
+
 def render_floor(resources: int) -> int:
     """A bare program registering `resources` plain ConfigMaps under the same engine: the cost floor."""
     import pulumi
@@ -70,9 +83,13 @@ def render_floor(resources: int) -> int:
 
 
 def main() -> None:
-    kind, size = sys.argv[1], int(sys.argv[2])
+    kind, size = sys.argv[1], sys.argv[2]
     started = time.perf_counter()
-    count = render_stack(size) if kind == "stack" else render_floor(size)
+    if kind == "file":
+        count = render_stack_file(size)
+    else:
+        size = int(size)
+        count = render_stack(size) if kind == "stack" else render_floor(size)
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"kind": kind, "size": size, "resources": count, "seconds": seconds, "peak_mib": peak_kib / 1024,

@@ -15,6 +15,7 @@ import gc
 gc.disable()
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--project-dir", type=Path, default=Path.cwd(), help="folder holding Pulumi.yaml")
         cmd.add_argument("-v", "--verbose", action="store_true",
                          help="every resource type and chart" + (", and every rule with its result" if name == "check" else ""))
+        cmd.add_argument(
+            "--deployed-outputs", type=Path, metavar="FILE",
+            help="the stack's outputs from its last update (`pulumi stack output --json > FILE`): what the one-way "
+                 "Gateway API check compares with; without it the stack is rendered as never deployed")
         if name == "check":
             cmd.add_argument(
                 "--policy-config", type=Path, help="policy config JSON, as for `pulumi preview --policy-pack-config`"
@@ -131,8 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         except PolicyConfigError as exc:
             print(f"error: --policy-config {exc}", file=sys.stderr)
             return 2
+    deployed = None
+    if args.deployed_outputs is not None:
+        try:
+            deployed = json.loads(args.deployed_outputs.read_text())
+        except (OSError, ValueError) as exc:
+            print(f"error: --deployed-outputs {args.deployed_outputs}: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(deployed, dict):
+            print(f"error: --deployed-outputs {args.deployed_outputs}: not a JSON object of stack outputs", file=sys.stderr)
+            return 2
     try:
-        result = render_stack(project_dir, args.stack)
+        result = render_stack(project_dir, args.stack, deployed_outputs=deployed)
     except ConfigError as exc:
         print(_config_problems(project_dir, stack_file, exc.problems), file=sys.stderr)
         return _failed(out_dir)

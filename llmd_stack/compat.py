@@ -6,13 +6,13 @@ Errors stop the config before anything is registered; warnings are printed by `r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from components.routing import GUARDS as VARIANT_GUARDS
 from components.routing import PROVIDERS
 from components.routing.contract import Finding, Guard
 from policies.rules.metric_names import EPP_METRIC_FLAG_NAMES, LLMD_RELEASE_VLLM, VLLM_METRICS, engine_family
-from policies.rules.versions import release
+from policies.rules.versions import SAFE_UPGRADES_FROM, release
 
 from .topology import Problem, body_based_routing
 from .types import image_tag, version_tuple
@@ -172,3 +172,41 @@ def guard_problems(cfg: "StackConfig") -> list[Problem]:
 
 def guard_warnings(cfg: "StackConfig") -> list[Problem]:
     return findings(cfg, "warning")
+
+
+def gateway_api_downgrade(deployed: str | None, wanted: str) -> Problem | None:
+    """From v1.5 the Gateway API standard install carries a `safe-upgrades` ValidatingAdmissionPolicy that refuses
+    CRDs of an older release: once a stack installed >= v1.5, installing an older bundle fails half-way. None when
+    `wanted` is no older than what the stack's last update installed (`deployed`, None if unknown)."""
+    before, after = release(deployed or ""), release(wanted)
+    if before is None or after is None or before[:2] < SAFE_UPGRADES_FROM or after >= before:
+        return None
+    return Problem("gateway.gatewayApiVersion", (
+        f"{wanted} is older than the Gateway API {deployed} this stack installed: from v1.5 the bundle's "
+        "safe-upgrades admission policy refuses the CRDs of an older release, so the upgrade is one-way; keep "
+        f"{deployed} or newer (kgateway 2.1 needs 1.4.x: going back to it is not a stack change, docs/upgrade.md) "
+        "[gateway-api-one-way]"))
+
+
+def provider_move(deployed: Mapping[str, Any], cfg: "StackConfig") -> Problem | None:
+    """A Gateway moving to another controller under the same name: kgateway and agentgateway both name the proxy
+    Deployment and Service they create after the Gateway, and the old controller's stay behind (the Gateway, their
+    owner, still exists), so the new controller's proxy cannot take their place. A new name gives each its own."""
+    before, name = deployed.get("gatewayClass"), deployed.get("gateway")
+    if not before or before == cfg.gateway.class_name or name != cfg.gateway.name:
+        return None
+    return Problem("gateway.name", (
+        f"the Gateway {name!r} is served by {before} today: moving it to {cfg.gateway.class_name} under the same "
+        f"name leaves {before}'s proxy Deployment and Service named {name!r} in the way of the new one; give the "
+        f"Gateway a new name for the move (e.g. {name}-{cfg.gateway.class_name[:3]}), and point clients at its "
+        "address (docs/upgrade.md) [gateway-provider-move]"))
+
+
+def deployed_problems(deployed: Mapping[str, Any] | None, cfg: "StackConfig") -> list[Problem]:
+    """What the stack's last update makes impossible now (its outputs, None when it was never deployed)."""
+    if not deployed:
+        return []
+    found = [gateway_api_downgrade(deployed.get("gatewayApiVersion"), cfg.gateway.gateway_api_version),
+             provider_move(deployed, cfg)]
+    return [p for p in found if p is not None]
+

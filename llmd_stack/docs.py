@@ -138,8 +138,14 @@ def pages() -> dict[str, str]:
             "# Version guards", GENERATED,
             "`llmd_stack/compat.py` holds one table of known-bad upstream combinations. Errors stop `render`, `check`, "
             "`pulumi preview` and `pulumi up` with the key to change; warnings are printed "
-            "(`warning: Pulumi.<stack>.yaml: ...`) and logged by Pulumi.",
-            guards_table()]) + "\n",
+            "(`warning: Pulumi.<stack>.yaml: ...`) and logged by Pulumi. Each routing variant's guards live in its own "
+            "module (`components/routing/*.py`) and check only a stack that uses it.",
+            guards_table(),
+            "## Against the stack's last update",
+            "Two checks need what the stack deployed last, read from its own outputs before any resource is registered "
+            "(`render`/`check` take them with `--deployed-outputs`; docs/upgrade.md): `gateway-api-one-way` (a Gateway "
+            "API release older than the deployed one from v1.5 on: its safe-upgrades admission policy refuses older "
+            "CRDs) and `gateway-provider-move` (a Gateway moving to another controller under its deployed name)."]) + "\n",
         "policy-rules.md": "\n\n".join([
             "# Policy rules", GENERATED,
             "The CrossGuard pack in `policies/` (`pulumi preview --policy-pack policies`) and `python -m llmd_stack check` "

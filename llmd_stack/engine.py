@@ -206,7 +206,14 @@ def provider_autoname(name: str, urn: str) -> str:
     return f"{name}-{hashlib.sha256(urn.encode()).hexdigest()[:8]}"
 
 
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # the engine's builtin invoke behind stack references
+
+
 class _Mocks(pulumi_mocks.Mocks):
+    def __init__(self, deployed_outputs: dict[str, Any] | None = None):
+        # What reading a stack's outputs returns: those of its last update ({} for a stack never deployed).
+        self.deployed_outputs = deployed_outputs
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         outputs = _plain(dict(args.inputs))
         if args.typ.startswith("kubernetes:") and args.custom and isinstance(outputs.get("metadata"), dict):
@@ -217,7 +224,9 @@ class _Mocks(pulumi_mocks.Mocks):
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs):
-        return {}, None
+        if args.token == READ_STACK_OUTPUTS:
+            return {"name": args.args.get("name"), "outputs": dict(self.deployed_outputs or {}), "secretOutputNames": []}
+        return {}
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -402,6 +411,7 @@ def run_program(
     secret_keys: list[str],
     before_resources: Callable[[], Any] | None = None,
     cache: ChartCache | None = None,
+    deployed_outputs: dict[str, Any] | None = None,
 ) -> RenderResult:
     """Run `program` as `pulumi up` would, against mocks, and return everything it registered.
 
@@ -410,19 +420,27 @@ def run_program(
     so a bad config fails before any resource (even the root stack) is registered.
     Charts and remote YAML files are rendered from `cache` (default: `LLMD_CHART_CACHE`); one that is not cached
     stays an opaque component, listed in `RenderResult.unrendered`. ChartFailed when Helm refuses its values.
+    `deployed_outputs`: the stack outputs of its last update (`pulumi stack output --json`), what the program reads
+    through the engine's `readStackOutputs` on itself; None for a stack never deployed.
     """
     # A render builds millions of objects that live until it ends (the CRDs alone are 6 MB of YAML): the cyclic garbage
     # collector would walk them again and again for nothing (a fifth of the render). Off for the run, as it was.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run(program, project, stack, config, secret_keys, before_resources, cache)
+        return _run(program, project, stack, config, secret_keys, before_resources, cache, deployed_outputs)
     finally:
         if collecting:
             gc.enable()
+            # The run's garbage now, not at a random later moment: the Pulumi runtime leaves gRPC servers (its
+            # transform callbacks) whose finalizers run Python code inside whatever the process does next (CPython
+            # 3.11.7 then fails an ast.parse with "AST constructor recursion depth mismatch"). What survives is
+            # frozen, so the next run's collection scans only what that run allocated.
+            gc.collect()
+            gc.freeze()
 
 
-def _run(program, project, stack, config, secret_keys, before_resources, cache) -> RenderResult:
+def _run(program, project, stack, config, secret_keys, before_resources, cache, deployed_outputs) -> RenderResult:
     # Helm's native library takes ~70 ms to load; it loads while the program runs (dlopen releases the interpreter).
     threading.Thread(target=load_helm, daemon=True).start()
     # The program stages nothing into the project: the render reads each staged path's file from the chart cache.
@@ -433,10 +451,12 @@ def _run(program, project, stack, config, secret_keys, before_resources, cache) 
     # A previous render that failed inside an apply can leave RPCs and outputs pending: start clean.
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
-    mocks = _Mocks()
+    mocks = _Mocks(deployed_outputs)
     monitor = _RecordingMonitor(mocks, cache or ChartCache.from_env())
     logger, logged = _collecting_logger()
-    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
+    # The organization a DIY backend (the homelab's) always reports.
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger,
+                           organization="organization")
     root = pulumi_settings.get_root_resource()
 
     def run() -> None:

@@ -18,13 +18,18 @@ MARKER = "<!-- llmd-render-diff -->"
 MAX_CHARS = 60_000
 
 
+def _load(text: str) -> dict:
+    """One manifest (libyaml's parser: CRDs run to megabytes)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
 def load_objects(render_dir: Path) -> dict[str, str]:
     """`Kind.group namespace/name` -> the object's YAML, for every manifest of one render (the API group tells
     apart kinds of the same name, e.g. InferencePool in inference.networking.k8s.io and its x-k8s.io alpha)."""
     found: dict[str, str] = {}
     for path in sorted((render_dir / "manifests").glob("*.yaml")):
         text = path.read_text()
-        obj = yaml.safe_load(text) or {}
+        obj = _load(text)
         metadata = obj.get("metadata") or {}
         where = f"{metadata['namespace']}/" if metadata.get("namespace") else ""
         api_version = str(obj.get("apiVersion", ""))
@@ -54,6 +59,58 @@ def diff_stack(base: dict[str, str], head: dict[str, str]) -> tuple[list[str], l
     return added, removed, changed, "".join(chunks)
 
 
+# Fields the API server refuses to change: a new value means delete and create (the provider replaces the object).
+IMMUTABLE = {
+    "Deployment": (("spec", "selector"),),
+    "StatefulSet": (("spec", "selector"), ("spec", "volumeClaimTemplates")),
+    "DaemonSet": (("spec", "selector"),),
+    "Job": (("spec", "template"),),
+    "PersistentVolumeClaim": (("spec", "accessModes"), ("spec", "storageClassName"), ("spec", "volumeName")),
+    "ResourceClaimTemplate": (("spec",),),
+    "Service": (("spec", "clusterIP"),),
+}
+HOLDS_DATA = ("PersistentVolumeClaim", "Namespace")
+GATEWAY_API_BUNDLE = "gateway.networking.k8s.io/bundle-version"
+SAFE_UPGRADES_FROM = (1, 5)  # the Gateway API release whose standard install refuses older CRDs
+
+
+def _dig(obj: dict, path: tuple[str, ...]):
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = str(text).lstrip("v").split("-")[0].split(".")
+    return tuple(int(p) for p in parts if p.isdigit())
+
+
+def attention(base: dict[str, str], head: dict[str, str]) -> list[str]:
+    """What a reviewer must not miss: objects the change replaces (an immutable field changed), objects holding data
+    it removes or replaces, and steps that cannot be undone (a Gateway API bundle past v1.5)."""
+    notes = []
+    for key in sorted(base.keys() & head.keys()):
+        if base[key] == head[key]:
+            continue
+        before, after = _load(base[key]), _load(head[key])
+        kind = str(after.get("kind"))
+        fields = [".".join(path) for path in IMMUTABLE.get(kind, ()) if _dig(before, path) != _dig(after, path)]
+        if fields:
+            data = " (holds data)" if kind in HOLDS_DATA else ""
+            notes.append(f"replaced{data}: `{key}` ({', '.join(fields)} cannot change in place)")
+        versions = [str(_dig(o, ("metadata", "annotations", GATEWAY_API_BUNDLE)) or "") for o in (before, after)]
+        if kind == "CustomResourceDefinition" and all(versions) and _release(versions[1]) > _release(versions[0]) \
+                and _release(versions[1])[:2] >= SAFE_UPGRADES_FROM and "gateways." in key:
+            notes.append(f"one-way: Gateway API {versions[0]} -> {versions[1]}: from v1.5 the bundle's safe-upgrades "
+                         "admission policy refuses the CRDs of an older release")
+    claims = {k.split(" ", 1)[1].split("/", 1)[0] for k in base if k.startswith("PersistentVolumeClaim ")}
+    for key in sorted(base.keys() - head.keys()):
+        kind, name = key.split(" ", 1)[0].split(".", 1)[0], key.split(" ", 1)[1]
+        if kind == "PersistentVolumeClaim" or (kind == "Namespace" and name in claims):
+            notes.append(f"removed (holds data): `{key}`: the program retains it on delete; check the preview")
+    return notes
+
+
 def markdown(base_dir: Path, head_dir: Path, title: str = "Rendered manifests") -> str:
     """The comment: per stack, counts and object lists, then the diff (truncated to fit a GitHub comment)."""
     base_stacks, head_stacks = stacks_in(base_dir), stacks_in(head_dir)
@@ -71,6 +128,8 @@ def markdown(base_dir: Path, head_dir: Path, title: str = "Rendered manifests") 
             continue
         lines.append(f"- **{stack}**{state}: {len(added)} added, {len(removed)} removed, {len(changed)} changed "
                      f"of {len(head)} objects")
+        for note in attention(base, head):
+            lines.append(f"  - **{note}**")
         for label, keys in (("added", added), ("removed", removed), ("changed", changed)):
             if keys:
                 lines.append(f"  - {label}: " + ", ".join(f"`{k}`" for k in keys))

@@ -29,10 +29,13 @@ def secrets_needed(stack_file: StackFile) -> list[str]:
         return []
 
 
-def render_stack(project_dir: Path, stack: str, cache: ChartCache | None = None) -> RenderResult:
+def render_stack(project_dir: Path, stack: str, cache: ChartCache | None = None,
+                 deployed_outputs: dict[str, Any] | None = None) -> RenderResult:
     """Render `Pulumi.<stack>.yaml` of the project in `project_dir`; ConfigError on bad config.
     Charts come from `cache` (default: LLMD_CHART_CACHE). A secret the stack needs and its file does not set (it is
-    set with `pulumi config set --secret` before a deploy) is rendered with a stand-in, listed in the result."""
+    set with `pulumi config set --secret` before a deploy) is rendered with a stand-in, listed in the result.
+    `deployed_outputs`: the stack's outputs from its last update, as `pulumi stack output --json` prints them (the
+    one-way Gateway API check reads them); None renders it as never deployed."""
     stack_file = read_stack_file(project_dir, stack)
     if stack_file.problems:
         raise ConfigError(stack_file.problems)
@@ -48,12 +51,14 @@ def render_stack(project_dir: Path, stack: str, cache: ChartCache | None = None)
         secret_keys=secret_keys,
         before_resources=load_config,
         cache=cache,
+        deployed_outputs=deployed_outputs,
     )
     result.secrets_needed, result.stand_ins = needed, stand_ins
     return result
 
 
-def render_config(config: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test") -> RenderResult:
+def render_config(config: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test",
+                  deployed_outputs: dict[str, Any] | None = None) -> RenderResult:
     """Render a config given as a dict of unqualified keys (as in a stack file); `secrets` are marked secret."""
     secrets = secrets if secrets is not None else {"registryToken": "test-token", "grafanaAdminPassword": "test-password"}
     flat = {f"{PROJECT}:{k}": _as_cli_string(v) for k, v in config.items()}
@@ -65,6 +70,7 @@ def render_config(config: dict[str, Any], secrets: dict[str, str] | None = None,
         config=flat,
         secret_keys=[f"{PROJECT}:{k}" for k in secrets],
         before_resources=load_config,
+        deployed_outputs=deployed_outputs,
     )
 
 

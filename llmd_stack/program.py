@@ -45,9 +45,9 @@ from components.monitoring import (
 )
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
-from .compat import guard_warnings
-from .config import LoadedStack, ModelConfig, StackConfig
-from .topology import body_based_routing, gateway_service_ports, routed_by_body
+from .compat import deployed_problems, guard_warnings
+from .config import ConfigError, LoadedStack, ModelConfig, StackConfig
+from .topology import Problem, body_based_routing, gateway_service_ports, routed_by_body
 
 API_KEY_FIELD = "api-key"
 
@@ -287,6 +287,21 @@ def body_router(cfg: StackConfig, namespace: pulumi.Input[str], provider: Gatewa
     )
 
 
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # what a stack reference reads, as a synchronous invoke
+
+
+def deployed_outputs() -> dict:
+    """This stack's outputs from its last update ({} before the first), read from the backend by the engine's
+    builtin `readStackOutputs` (what stack references read; Pulumi's Node SDK calls it the same way)."""
+    this_stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    try:
+        result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": this_stack})
+    except Exception as exc:  # the backend's error, whatever its type: said, not swallowed
+        raise ConfigError([Problem("(stack)", f"cannot read {this_stack}'s outputs ({exc}): the checks against its "
+                                   "last update (Gateway API one-way, Gateway moves) cannot run")]) from None
+    return dict((result.value or {}).get("outputs") or {})
+
+
 def monitoring(
     cfg: StackConfig,
     loaded: LoadedStack,
@@ -355,6 +370,10 @@ def monitoring(
 
 def build(loaded: LoadedStack) -> None:
     cfg = loaded.config
+    # What the stack's last update makes impossible now: refused before any resource is registered.
+    problems = deployed_problems(deployed_outputs(), cfg)
+    if problems:
+        raise ConfigError(problems)
     for warning in guard_warnings(cfg):
         pulumi.log.warn(str(warning))
     for warning in [*api_key_warnings(cfg, loaded), *placement_warnings(cfg)]:
@@ -477,6 +496,9 @@ def build(loaded: LoadedStack) -> None:
     client_listener = next((lst for lst in gateway.listeners if lst["protocol"] == "HTTPS"), gateway.listeners[0])
     pulumi.export("namespace", namespace)
     pulumi.export("gateway", gateway.gateway_name)
+    # What the next update checks its changes against (deployed_problems).
+    pulumi.export("gatewayApiVersion", gateway_cfg.gateway_api_version)
+    pulumi.export("gatewayClass", gateway_cfg.class_name)
     pulumi.export("gatewayAddress", gateway.address)
     pulumi.export("deviceClass", gpu.device_class if gpu else None)
     pulumi.export(
