@@ -26,11 +26,10 @@ import pulumi_kubernetes as k8s
 
 from policies.rules.versions import GATEWAY_API_RELEASES, release
 
-from .. import helm
 from ..chart_sources import ChartSource
-from ..meta import namespace as meta_namespace
 from ..meta import object_meta
 from .contract import BodyProcessor, Guard
+from .controller import install_controller
 
 AGENTGATEWAY_CRDS = ChartSource("oci://cr.agentgateway.dev/charts/agentgateway-crds", "v1.4.1")
 AGENTGATEWAY = ChartSource("oci://cr.agentgateway.dev/charts/agentgateway", "v1.4.1")
@@ -49,6 +48,13 @@ def _gateway_target(gateway_name: str) -> list[dict]:
     return [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}]
 
 
+def _policy(resource_name: str, name: str, namespace: pulumi.Input[str], spec: dict, parent: pulumi.Resource,
+            depends_on: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
+    return k8s.apiextensions.CustomResource(
+        resource_name, api_version=API, kind="AgentgatewayPolicy", metadata=object_meta(name, namespace, "gateway"),
+        spec=spec, opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on))
+
+
 @dataclass(frozen=True)
 class Agentgateway:
     """agentgateway's controller (its CRDs chart and its controller chart, the inference extension on)."""
@@ -62,14 +68,7 @@ class Agentgateway:
     epp_tls: bool = True  # the controller's backend TLS policy for each pool's EPP Service
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
-        namespace = meta_namespace(
-            f"{name}-namespace", self.namespace, "gateway-controller", "baseline", pulumi.ResourceOptions(parent=parent))
-        crds = helm.chart(f"{name}-crds", AGENTGATEWAY_CRDS, self.version, namespace=namespace.metadata.name,
-                          opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *depends_on]))
-        controller = helm.chart(f"{name}-controller", AGENTGATEWAY, self.version, namespace=namespace.metadata.name,
-                                values={"inferenceExtension": {"enabled": True}},
-                                opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]))
-        return [controller]
+        return install_controller(name, self.namespace, AGENTGATEWAY_CRDS, AGENTGATEWAY, self.version, parent, depends_on)
 
     def proxy_pod_labels(self, gateway_name: str) -> dict[str, str]:
         return {"gateway.networking.k8s.io/gateway-name": gateway_name}
@@ -108,28 +107,17 @@ class Agentgateway:
     ) -> None:
         # The router serves gRPC over TLS with a certificate it makes up at start: TLS without verification, as the
         # controller sets up for an EPP (a backend policy on the Service the ext_proc backendRef names).
-        tls = k8s.apiextensions.CustomResource(
-            f"{name}-body-tls",
-            api_version=API,
-            kind="AgentgatewayPolicy",
-            metadata=object_meta(f"{gateway_name}-body-router-tls", namespace, "gateway"),
-            spec={"targetRefs": [{"group": "", "kind": "Service", "name": processor.service}],
-                  "backend": {"tls": {"insecureSkipVerify": "All"}}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *processor.waits_for]),
-        )
+        tls = _policy(f"{name}-body-tls", f"{gateway_name}-body-router-tls", namespace,
+                      {"targetRefs": [{"group": "", "kind": "Service", "name": processor.service}],
+                       "backend": {"tls": {"insecureSkipVerify": "All"}}},
+                      parent, [*depends_on, *processor.waits_for])
         # PreRouting: the router sets the model header before a route is chosen. FailClosed: a request never reaches
         # a model unrouted. Headers and the body stream to the router in full duplex, the chart's default mode.
-        k8s.apiextensions.CustomResource(
-            f"{name}-body-policy",
-            api_version=API,
-            kind="AgentgatewayPolicy",
-            metadata=object_meta(f"{gateway_name}-body-router", namespace, "gateway"),
-            spec={"targetRefs": _gateway_target(gateway_name),
-                  "traffic": {"phase": "PreRouting", "extProc": {
-                      "backendRef": {"name": processor.service, "port": processor.port},
-                      "failureMode": "FailClosed"}}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[tls, *depends_on, *processor.waits_for]),
-        )
+        _policy(f"{name}-body-policy", f"{gateway_name}-body-router", namespace,
+                {"targetRefs": _gateway_target(gateway_name),
+                 "traffic": {"phase": "PreRouting", "extProc": {
+                     "backendRef": {"name": processor.service, "port": processor.port}, "failureMode": "FailClosed"}}},
+                parent, [tls, *depends_on, *processor.waits_for])
 
     def api_key_check(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], secret_name: pulumi.Input[str],
@@ -140,17 +128,11 @@ class Agentgateway:
         the default `Authorization: Bearer` location: a header location is removed from the request once verified
         (crates/agentgateway/src/http/apikey.rs `apply`, http/auth/mod.rs `remove`), and vLLM, the second line,
         checks the same header. Returns whether the gateway checks keys."""
-        k8s.apiextensions.CustomResource(
-            f"{name}-api-key",
-            api_version=API,
-            kind="AgentgatewayPolicy",
-            metadata=object_meta(f"{gateway_name}-api-key", namespace, "gateway"),
-            spec={"targetRefs": _gateway_target(gateway_name),
-                  "traffic": {"phase": "PreRouting", "apiKeyAuthentication": {
-                      "mode": "Strict", "secretRef": {"name": secret_name},
-                      "location": {"expression": API_KEY_EXPRESSION}}}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
-        )
+        _policy(f"{name}-api-key", f"{gateway_name}-api-key", namespace,
+                {"targetRefs": _gateway_target(gateway_name),
+                 "traffic": {"phase": "PreRouting", "apiKeyAuthentication": {
+                     "mode": "Strict", "secretRef": {"name": secret_name}, "location": {"expression": API_KEY_EXPRESSION}}}},
+                parent, depends_on)
         return True
 
 

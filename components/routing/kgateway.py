@@ -10,11 +10,10 @@ import pulumi_kubernetes as k8s
 from policies.rules.durations import duration_ms
 from policies.rules.versions import GATEWAY_API_RELEASES, release
 
-from .. import helm
 from ..chart_sources import ChartSource
-from ..meta import namespace as meta_namespace
 from ..meta import object_meta
 from .contract import BodyProcessor, Guard
+from .controller import install_controller
 
 KGATEWAY_CRDS = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds", "v2.1.2")
 KGATEWAY = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway", "v2.1.2")
@@ -53,16 +52,7 @@ class Kgateway:
     epp_tls: bool = True  # its ext-proc connection to the EPP uses TLS
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
-        namespace = meta_namespace(
-            f"{name}-namespace", self.namespace, "gateway-controller", "baseline", pulumi.ResourceOptions(parent=parent)
-        )
-        # kgateway's own charts have no Helm hooks: helm.v4.Chart shows every object in previews.
-        crds = helm.chart(f"{name}-crds", KGATEWAY_CRDS, self.version, namespace=namespace.metadata.name,
-                          opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *depends_on]))
-        controller = helm.chart(f"{name}-controller", KGATEWAY, self.version, namespace=namespace.metadata.name,
-                                values={"inferenceExtension": {"enabled": True}},
-                                opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]))
-        return [controller]
+        return install_controller(name, self.namespace, KGATEWAY_CRDS, KGATEWAY, self.version, parent, depends_on)
 
     def api_key_check(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], secret_name: pulumi.Input[str],
