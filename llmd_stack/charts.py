@@ -408,6 +408,9 @@ def _chart_crds(path: str, mtime: float) -> str:
     return parsed_json(text)
 
 
+LARGE_TEMPLATE = 64 * 1024  # characters of one rendered template
+
+
 @functools.lru_cache(maxsize=512)
 def _render_cached(path: str, mtime: float, values_json: str, release: str, namespace: str) -> str:
     """Helm's manifest (hooks dropped, kind-sorted) as JSON; cached since tests render the same often.
@@ -429,7 +432,10 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
     for template in sorted(rendered):
         if template.endswith("NOTES.txt"):
             continue
-        manifests += [doc for doc in _documents(rendered[template]) if HOOK_ANNOTATION not in (_meta(doc, "annotations") or {})]
+        text = rendered[template]
+        # A large template is most often static (a CRDs chart's templates): parsed once per machine, as crds/ are.
+        documents = json.loads(parsed_json(text)) if len(text) > LARGE_TEMPLATE else _documents(text)
+        manifests += [doc for doc in documents if HOOK_ANNOTATION not in (_meta(doc, "annotations") or {})]
     manifests.sort(key=lambda o: (_KIND_RANK.get(str(o.get("kind")), len(_KIND_RANK)), "" if str(o.get("kind")) in _KIND_RANK else str(o.get("kind"))))
     return json.dumps(manifests)
 
