@@ -39,12 +39,13 @@ MODELSERVICE = ChartSource("llm-d-modelservice", "v0.4.12", repo="https://llm-d-
 XPUMD = ChartSource("oci://ghcr.io/intel/xpumanager/charts/xpumd", "2.0.0")
 KUBE_PROMETHEUS_STACK = ChartSource("kube-prometheus-stack", "88.5.3",
                                     repo="https://prometheus-community.github.io/helm-charts")
+CERT_MANAGER = ChartSource("cert-manager", "v1.21.1", repo="https://charts.jetstack.io")
 # The Gateway API standard install; each gateway provider pins the release it pairs with.
 GATEWAY_API_CRDS = FileSource(
     "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml", "v1.4.0",
     supported=("v1.6.1",))
 
-CHARTS = (GPU_DRIVER, MODELSERVICE, XPUMD, KUBE_PROMETHEUS_STACK)
+CHARTS = (GPU_DRIVER, MODELSERVICE, XPUMD, KUBE_PROMETHEUS_STACK, CERT_MANAGER)
 FILES = (GATEWAY_API_CRDS,)
 
 

@@ -192,10 +192,20 @@ class _ManifestLoader(yaml.CSafeLoader):
 _ManifestLoader.add_constructor("tag:yaml.org,2002:value", yaml.constructor.SafeConstructor.construct_yaml_str)
 
 
-def _documents(text: str) -> list[dict[str, Any]]:
-    """The non-empty objects of a YAML stream; `kind: List` expanded into its items."""
+# How Helm splits a rendered template into manifests (pkg/releaseutil SplitManifests): a `---` that starts a line ends
+# a document whatever follows it, so `---# comment` does too (cert-manager's chart writes one), which YAML does not.
+_HELM_SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
+
+
+def _helm_manifests(text: str) -> list[Any]:
+    return [yaml.load(part, Loader=_ManifestLoader) for part in _HELM_SEPARATOR.split(text) if part.strip()]
+
+
+def _documents(text: str, helm: bool = False) -> list[dict[str, Any]]:
+    """The non-empty objects of a YAML stream (split as Helm splits a rendered template with `helm`); `kind: List`
+    expanded into its items."""
     found: list[dict[str, Any]] = []
-    for doc in yaml.load_all(text, Loader=_ManifestLoader):
+    for doc in _helm_manifests(text) if helm else yaml.load_all(text, Loader=_ManifestLoader):
         if not isinstance(doc, dict) or not doc:
             continue
         if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
@@ -375,19 +385,19 @@ def _parse_cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmd-homelab" / "parsed"
 
 
-def parsed_json(text: str) -> str:
+def parsed_json(text: str, helm: bool = False) -> str:
     """`_documents(text)` as JSON, through a disk cache keyed by the text's sha256: YAML that never changes (CRD
     bundles, a chart's `crds/`) is parsed once per machine, not on every render (kube-prometheus-stack's CRDs are
     4.5 MB, a second of parsing). Without a writable cache folder it just parses."""
     import hashlib
 
-    key = hashlib.sha256(f"{PARSED_VERSION}\0{text}".encode()).hexdigest()
+    key = hashlib.sha256(f"{PARSED_VERSION}\0{'helm' if helm else 'yaml'}\0{text}".encode()).hexdigest()
     cached = _parse_cache_folder() / f"{key}.json"
     try:
         return cached.read_text()
     except OSError:
         pass
-    documents = json.dumps(_documents(text))
+    documents = json.dumps(_documents(text, helm))
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
@@ -434,7 +444,7 @@ def _render_cached(path: str, mtime: float, values_json: str, release: str, name
             continue
         text = rendered[template]
         # A large template is most often static (a CRDs chart's templates): parsed once per machine, as crds/ are.
-        documents = json.loads(parsed_json(text)) if len(text) > LARGE_TEMPLATE else _documents(text)
+        documents = json.loads(parsed_json(text, helm=True)) if len(text) > LARGE_TEMPLATE else _documents(text, helm=True)
         manifests += [doc for doc in documents if HOOK_ANNOTATION not in (_meta(doc, "annotations") or {})]
     manifests.sort(key=lambda o: (_KIND_RANK.get(str(o.get("kind")), len(_KIND_RANK)), "" if str(o.get("kind")) in _KIND_RANK else str(o.get("kind"))))
     return json.dumps(manifests)

@@ -16,7 +16,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.chart_sources import GPU_DRIVER, KUBE_PROMETHEUS_STACK, MODELSERVICE, XPUMD
+from components.chart_sources import CERT_MANAGER, GPU_DRIVER, KUBE_PROMETHEUS_STACK, MODELSERVICE, XPUMD
 from components.routing.body_routing import BODY_BASED_ROUTING
 from components.routing.body_routing import CURRENT_VERSION as BODY_BASED_ROUTING_CURRENT
 from components.routing.gaie_pool import INFERENCEPOOL
@@ -31,9 +31,10 @@ from .topology import (
     Problem,
     body_based_routing,
     gateway_service_ports,
-    routed_by_body,
     route_match_key,
+    routed_by_body,
     shared_groups,
+    tls_secret,
 )
 from .types import (
     Digest,
@@ -604,6 +605,9 @@ class _GatewayConfig(_Strict):
     open_access: bool = Field(
         False, description="Serve the inference API without an API key: anyone who reaches the gateway may use every "
         "model. Without it a stack with GPU models needs the secret `apiKey` (the simulator takes no key).")
+    plain_http: bool = Field(
+        False, description="Serve the API over plain HTTP, no TLS: the API key and every prompt cross the network in "
+        "clear. Without it a stack with an API key serves HTTPS (certificates.enabled or gateway.tls.secretName).")
     body_based_routing: bool | None = Field(
         None, description="Route by the request body's `model` (GAIE body-based routing). Unset: on when two or more "
         "models share a route (same hostnames and pathPrefix).")
@@ -698,6 +702,29 @@ class PrometheusConfig(_Strict):
     )
 
 
+class CertificateIssuerConfig(_Strict):
+    kind: Literal["ClusterIssuer", "Issuer"] = Field("ClusterIssuer", description="`Issuer`: one in cluster.namespace.")
+    name: DnsLabel = Field(..., description="The issuer's name.")
+
+
+class CertificatesConfig(_Strict):
+    """The Gateway's HTTPS certificate from cert-manager (installed by the program unless `install` is false), issued
+    by an issuer you name or by a self-signed homelab CA the program sets up (clients then trust its `ca.crt`)."""
+
+    enabled: bool = Field(False, description="Issue the Gateway's certificate with cert-manager (instead of "
+                          "gateway.tls.secretName, a Secret you provide).")
+    install: bool = Field(True, description="Install cert-manager; false when the cluster already runs it.")
+    chart_version: Version = Field(CERT_MANAGER.version, description="cert-manager chart version.")
+    namespace: DnsLabel = "cert-manager"
+    """cert-manager's namespace (the homelab CA's Secret lives there too)."""
+    issuer: CertificateIssuerConfig | None = Field(
+        None, description="An issuer you run (ACME, Vault, your own CA); unset: the program's self-signed homelab CA.")
+    dns_names: list[Hostname] = Field(
+        default_factory=list, description="Names the certificate covers; default: every model's route hostnames.")
+    ip_addresses: list[str] = Field(default_factory=list, description="IP addresses it covers (a node's LAN IP).")
+    ca_common_name: str = Field("llmd-homelab CA", min_length=1, max_length=64, description="The homelab CA's name.")
+
+
 class MonitoringConfig(_Strict):
     """GPU exporter, Prometheus, monitors, alerts and the serving dashboard."""
 
@@ -735,6 +762,7 @@ class StackConfig(_Strict):
         default_factory=KgatewayConfig,
         description="The gateway in front of the pools; `provider` picks its implementation (`kgateway` 2.1, the "
         "seed's; `agentgateway`, today's).")
+    certificates: CertificatesConfig = CertificatesConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     ci: CiConfig = CiConfig()
 
@@ -1052,7 +1080,7 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
             "the xpumd chart (exporter v2) labels its ServiceMonitor only with `release`: include the `release` "
             "label your Prometheus selects, or use exporter generation v1",
         ))
-    problems += _placement_problems(cfg)
+    problems += _placement_problems(cfg) + _tls_problems(cfg)
     exporter = cfg.monitoring.exporter
     if exporter.generation == "v2" and exporter.image and image_tag(exporter.image.split("@")[0]) is None:
         problems.append(Problem("monitoring.exporter.image", "the xpumd chart writes repository:tag: give the tag, "
@@ -1064,11 +1092,37 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
     return problems
 
 
+def _tls_problems(cfg: StackConfig) -> list[Problem]:
+    """HTTPS wherever a key is sent: a stack whose models need the API key serves HTTPS unless plain HTTP is
+    acknowledged; a certificate comes from one place."""
+    gateway, certificates = cfg.gateway, cfg.certificates
+    problems = []
+    if certificates.enabled and gateway.tls.secret_name:
+        problems.append(Problem("gateway.tls.secretName", "contradicts certificates.enabled: the certificate comes "
+                                "either from your Secret or from cert-manager; drop one"))
+    covered = [*certificates.dns_names, *certificates.ip_addresses,
+               *(host for model in cfg.models for host in model.route.hostnames)]
+    if certificates.enabled and not covered:
+        problems.append(Problem("certificates.dnsNames", "required: the names (or certificates.ipAddresses) clients "
+                                "reach the gateway by; the models' route hostnames count too, and there are none"))
+    has_tls = bool(tls_secret(cfg))
+    if gateway.plain_http and has_tls:
+        problems.append(Problem("gateway.plainHttp", "contradicts the HTTPS listener (certificates.enabled or "
+                                "gateway.tls.secretName); to keep HTTP beside HTTPS set gateway.tls.allowHttp"))
+    needs_key = not gateway.open_access and any(m.engine.kind != "sim" for m in cfg.models)
+    if needs_key and not has_tls and not gateway.plain_http:
+        problems.append(Problem("gateway.tls", (
+            "the API key and every prompt would cross the network in clear: serve HTTPS with certificates.enabled: "
+            "true (cert-manager and a homelab CA) or gateway.tls.secretName (your kubernetes.io/tls Secret), or "
+            "acknowledge plain HTTP with gateway.plainHttp: true")))
+    return problems
+
+
 def _placement_problems(cfg: StackConfig) -> list[Problem]:
     """What would deploy fine and then not work: a Gateway behind Traefik's ports, an exporter pod Pending."""
     problems = []
     gateway = cfg.gateway
-    taken = sorted({80, 443} & set(gateway_service_ports(gateway)))
+    taken = sorted({80, 443} & set(gateway_service_ports(cfg)))
     if (cfg.cluster.distribution == "k3s" and not cfg.cluster.k3s.traefik_disabled
             and gateway.service_type == "LoadBalancer" and taken):
         key = "gateway.port" if gateway.port in taken else "gateway.tls.port"

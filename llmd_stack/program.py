@@ -20,6 +20,7 @@ from components.routing.gateway import (
     base_url,
     model_gateway_name,
 )
+from components.certificates import GatewayCertificate, GatewayCertificateArgs, Issuer
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
 from components.routing import POOL_LINES, PROVIDERS
 from components.routing.contract import GatewayProvider
@@ -290,6 +291,34 @@ def body_router(cfg: StackConfig, namespace: pulumi.Input[str], provider: Gatewa
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # what a stack reference reads, as a synchronous invoke
 
 
+def certificate_authority(certificate: GatewayCertificate | None) -> dict[str, str] | None:
+    if certificate is None or certificate.ca_secret is None:
+        return None
+    namespace, secret = certificate.ca_secret
+    return {"secret": f"{namespace}/{secret}",
+            "fetch": f"kubectl -n {namespace} get secret {secret} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > llmd-homelab-ca.crt"}
+
+
+def gateway_certificate(cfg: StackConfig, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions) -> GatewayCertificate:
+    certs = cfg.certificates
+    hostnames = sorted({host for model in cfg.models for host in model.route.hostnames})
+    return GatewayCertificate(
+        "certificate",
+        GatewayCertificateArgs(
+            gateway_name=cfg.gateway.name,
+            namespace=namespace,
+            dns_names=tuple(dict.fromkeys([*certs.dns_names, *hostnames])),
+            ip_addresses=tuple(certs.ip_addresses),
+            issuer=Issuer(certs.issuer.kind, certs.issuer.name) if certs.issuer else None,
+            install=certs.install,
+            chart_version=certs.chart_version,
+            cert_manager_namespace=certs.namespace,
+            ca_common_name=certs.ca_common_name,
+        ),
+        opts=opts,
+    )
+
+
 def deployed_outputs() -> dict:
     """This stack's outputs from its last update ({} before the first), read from the backend by the engine's
     builtin `readStackOutputs` (what stack references read; Pulumi's Node SDK calls it the same way)."""
@@ -454,7 +483,7 @@ def build(loaded: LoadedStack) -> None:
             NamespaceIsolationArgs(
                 namespace=namespace,
                 gateway_pod_labels=gateway_provider.proxy_pod_labels(gateway_cfg.name),
-                gateway_ports=gateway_service_ports(gateway_cfg),
+                gateway_ports=gateway_service_ports(cfg),
                 control_plane=gateway_provider.control_plane(),
                 # A model header matched without the program's router: the user's ext-proc, at an unknown address.
                 limit_proxy_egress=router is not None or not any(m.route.match_model_header for m in cfg.models),
@@ -470,13 +499,14 @@ def build(loaded: LoadedStack) -> None:
             opts=opts,
         )
 
+    certificate = gateway_certificate(cfg, namespace, opts) if cfg.certificates.enabled else None
     gateway = InferenceGateway(
         "gateway",
         InferenceGatewayArgs(
             namespace=namespace,
             name=gateway_cfg.name,
             port=gateway_cfg.port,
-            tls_secret=gateway_cfg.tls.secret_name,
+            tls_secret=certificate.secret_name if certificate else gateway_cfg.tls.secret_name,
             tls_port=gateway_cfg.tls.port,
             allow_http=gateway_cfg.tls.allow_http,
             gateway_api_version=gateway_cfg.gateway_api_version,
@@ -485,6 +515,7 @@ def build(loaded: LoadedStack) -> None:
             crds_before_controller=(gaie_crds,),
             body_processor=BodyProcessor(router.service_name, router.port, (router,)) if router else None,
             api_key_secret=api_key.secret_name if api_key else None,
+            tls_waits_for=(certificate,) if certificate else (),
         ),
         opts=opts,
     )
@@ -494,6 +525,7 @@ def build(loaded: LoadedStack) -> None:
 
     # What a user reaches for: where clients connect, each model's base URL, how to open Grafana.
     client_listener = next((lst for lst in gateway.listeners if lst["protocol"] == "HTTPS"), gateway.listeners[0])
+    certificate_names = list(cfg.certificates.dns_names) if certificate else []
     pulumi.export("namespace", namespace)
     pulumi.export("gateway", gateway.gateway_name)
     # What the next update checks its changes against (deployed_problems).
@@ -509,12 +541,15 @@ def build(loaded: LoadedStack) -> None:
                 "podLabels": services[model.name].pod_labels,
                 "port": services[model.name].port,
                 "metricsGeneration": services[model.name].metrics_generation,
-                # The route's first hostname (clients must send it), else the Gateway's address; null until known.
+                # The route's first hostname (clients must send it), else the name the certificate covers (TLS
+                # verifies it), else the Gateway's address; null until known.
                 "baseUrl": gateway.address.apply(lambda address, model=model: base_url(
-                    client_listener, model.route.hostnames[0] if model.route.hostnames else address,
+                    client_listener, (model.route.hostnames or certificate_names or [address])[0],
                     model.route.path_prefix)),
             }
             for model in cfg.models
         },
     )
     pulumi.export("grafana", grafana_access(cfg))
+    # The homelab CA clients must trust (None: the certificate comes from elsewhere).
+    pulumi.export("certificateAuthority", certificate_authority(certificate))

@@ -65,9 +65,19 @@ def route_match_key(model: "ModelConfig", by_body: bool = False) -> tuple[tuple[
     return (*shared_route(model), header)
 
 
-def gateway_service_ports(gateway: "GatewayConfig") -> tuple[int, ...]:
+def tls_secret(cfg: "StackConfig") -> str | None:
+    """The Secret holding the Gateway's certificate: the one named in gateway.tls, or the one cert-manager writes."""
+    from components.certificates import certificate_secret
+
+    if cfg.gateway.tls.secret_name:
+        return cfg.gateway.tls.secret_name
+    return certificate_secret(cfg.gateway.name) if cfg.certificates.enabled else None
+
+
+def gateway_service_ports(cfg: "StackConfig") -> tuple[int, ...]:
     """The listener ports the Gateway opens, and so its Service's: HTTP, or HTTPS once a certificate is given (both
     with allowHttp)."""
-    if not gateway.tls.secret_name:
+    gateway = cfg.gateway
+    if not tls_secret(cfg):
         return (gateway.port,)
     return (gateway.port, gateway.tls.port) if gateway.tls.allow_http else (gateway.tls.port,)

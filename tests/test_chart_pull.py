@@ -27,6 +27,7 @@ def test_every_chart_and_file_the_stacks_render_is_wanted():
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml",
         "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.6.0/manifests.yaml",
         "https://github.com/llm-d/llm-d-router/releases/download/v0.10.0/manifests.yaml",
+        "cert-manager v1.21.1",  # homelab: HTTPS from its own CA
         # homelab: the seed's path
         "oci://ghcr.io/intel/intel-resource-drivers-for-kubernetes/intel-gpu-resource-driver-chart 0.11.0",
         "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool v1.2.1",

@@ -238,7 +238,7 @@ def test_an_empty_chart_cache_renders_every_chart_opaque_and_fails(tmp_path):
     assert proc.returncode == 3, proc.stderr
     (error,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     listed = error.split("not rendered, so not checked: ", 1)[1].split(" (not in the chart cache")[0].split(", ")
-    assert len(listed) == 8  # 6 charts and 2 remote YAML files
+    assert len(listed) == 9  # 7 charts and 2 remote YAML files
 
 
 def test_helm_refusing_the_values_is_exit_2_naming_the_chart(tmp_path):

@@ -37,19 +37,27 @@ def stock_k3s(homelab):
 
 
 def test_the_gateway_behind_traefiks_port_is_refused_on_stock_k3s(homelab):
+    found = problems(stock_k3s(homelab))  # the homelab serves HTTPS on 443
+    assert "k3s' Traefik holds :443" in found["gateway.tls.port"]
+    assert "--disable=traefik" in found["gateway.tls.port"] and "NodePort" in found["gateway.tls.port"]
+
+
+def test_a_plain_http_listener_on_80_is_refused_too(homelab):
+    homelab["certificates"] = {"enabled": False}
+    homelab["gateway"] = {"plainHttp": True}
     found = problems(stock_k3s(homelab))
     assert "k3s' Traefik holds :80" in found["gateway.port"]
-    assert "--disable=traefik" in found["gateway.port"] and "NodePort" in found["gateway.port"]
 
 
-def test_a_tls_listener_on_443_is_refused_too(homelab):
+def test_a_tls_listener_from_a_secret_on_443_is_refused_too(homelab):
+    homelab["certificates"] = {"enabled": False}
     homelab["gateway"] = {**homelab.get("gateway", {}), "port": 8080, "tls": {"secretName": "gw-cert"}}
     found = problems(stock_k3s(homelab))
     assert ":443" in found["gateway.tls.port"] and "gateway.port" not in found
 
 
 @pytest.mark.parametrize("change", [
-    lambda c: c["gateway"].update(port=8080),
+    lambda c: c["gateway"].update(tls={"port": 8443}),
     lambda c: c["gateway"].update(serviceType="NodePort"),
     lambda c: c["cluster"].update(distribution="generic"),
     lambda c: c["cluster"]["k3s"].update(traefikDisabled=True),
@@ -61,10 +69,10 @@ def test_each_way_out_is_accepted(render, homelab, change):
     render(homelab)  # raises ConfigError if refused
 
 
-def test_the_homelab_acknowledges_traefik_disabled_and_keeps_port_80(homelab_render, homelab):
+def test_the_homelab_acknowledges_traefik_disabled_and_keeps_port_443(homelab_render, homelab):
     assert homelab["cluster"]["distribution"] == "k3s" and homelab["cluster"]["k3s"]["traefikDisabled"] is True
     gateway = objects(homelab_render, "Gateway")[0]
-    assert [listener["port"] for listener in gateway["spec"]["listeners"]] == [80]
+    assert [listener["port"] for listener in gateway["spec"]["listeners"]] == [443]
 
 
 # --- GPU node placement (item 3) -------------------------------------------------------------------------------------

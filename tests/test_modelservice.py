@@ -145,7 +145,7 @@ def test_outputs_carry_labels_port_served_name_and_metrics_generation(homelab_re
         "podLabels": {"llm-d.ai/inference-serving": "true", "llm-d.ai/model": "ds-r1-llama-8b", "llm-d.ai/role": "decode"},
         "port": 8000,
         "metricsGeneration": "v0",
-        "baseUrl": None,  # until the Gateway reports an address (tests/test_program.py)
+        "baseUrl": "https://llm.homelab.lan/v1",  # the name its certificate covers (tests/test_program.py)
     }
 
 

@@ -55,16 +55,23 @@ def gateway_reports(monkeypatch):
 def test_outputs_give_the_gateway_address_and_each_models_base_url(render, homelab, gateway_reports):
     result = render(homelab)
     assert result.outputs["gatewayAddress"] == "192.168.1.50"
-    assert result.outputs["models"]["ds-r1-llama-8b"]["baseUrl"] == "http://192.168.1.50/v1"
+    # HTTPS: the name the certificate covers (TLS verifies it), not the address.
+    assert result.outputs["models"]["ds-r1-llama-8b"]["baseUrl"] == "https://llm.homelab.lan/v1"
+    homelab["certificates"] = {"enabled": False}
+    homelab["gateway"] = {"plainHttp": True}
+    assert render(homelab).outputs["models"]["ds-r1-llama-8b"]["baseUrl"] == "http://192.168.1.50/v1"
     # A route with a hostname is reached by that name; an HTTPS listener on another port shows in the URL.
     homelab["models"][0]["route"] = {"hostnames": ["llm.homelab.lan"], "pathPrefix": "/ds"}
     homelab["gateway"] = {"tls": {"secretName": "llm-tls", "port": 8443}}
     assert render(homelab).outputs["models"]["ds-r1-llama-8b"]["baseUrl"] == "https://llm.homelab.lan:8443/ds/v1"
 
 
-def test_without_a_reported_address_the_outputs_say_so_rather_than_guess(homelab_render):
-    assert homelab_render.outputs["gatewayAddress"] is None
-    assert homelab_render.outputs["models"]["ds-r1-llama-8b"]["baseUrl"] is None
+def test_without_a_reported_address_the_outputs_say_so_rather_than_guess(render, homelab):
+    homelab["certificates"] = {"enabled": False}
+    homelab["gateway"] = {"plainHttp": True}
+    result = render(homelab)
+    assert result.outputs["gatewayAddress"] is None
+    assert result.outputs["models"]["ds-r1-llama-8b"]["baseUrl"] is None
 
 
 def test_the_grafana_output_names_the_service_the_chart_renders(homelab_render, render, homelab):

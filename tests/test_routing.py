@@ -44,11 +44,12 @@ def test_every_cross_reference_of_the_request_path_resolves(homelab_render):
     assert picker["port"]["number"] in epp_ports
 
 
-def test_gateway_listens_on_80_for_the_stack_namespace_with_the_kgateway_class(homelab_render):
+def test_gateway_listens_on_443_for_the_stack_namespace_with_the_kgateway_class(homelab_render):
     gateway = objects(homelab_render, "Gateway")[0]
     assert gateway["spec"]["gatewayClassName"] == "kgateway"
     assert gateway["spec"]["listeners"] == [
-        {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+        {"name": "https", "protocol": "HTTPS", "port": 443, "allowedRoutes": {"namespaces": {"from": "Same"}},
+         "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "llm-d-gateway-tls"}]}}]
     assert "infrastructure" not in gateway["spec"]
 
 

@@ -90,7 +90,8 @@ def test_every_crd_the_stack_deploys_outlives_it_and_nothing_else_is_retained_by
     crds = homelab_render.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
     bundles = {r.urn: r.name for r in homelab_render.resources if r.program_inputs is not None}
     assert {bundles[c.rendered_by] for c in crds} == {"gateway-gateway-api-crds", "inference-extension-crds-manifests",
-                                                       "gateway-kgateway-crds", "monitoring-kube-prometheus-stack"}
+                                                       "gateway-kgateway-crds", "monitoring-kube-prometheus-stack",
+                                                       "certificate-cert-manager"}
     assert all(c.retain_on_delete for c in crds), [c.name for c in crds if not c.retain_on_delete]
     others = [r for r in homelab_render.resources if r.rendered_by and r.inputs["kind"] != "CustomResourceDefinition"]
     assert others and not [r.name for r in others if r.retain_on_delete]
@@ -111,10 +112,10 @@ def test_an_unprotected_data_namespace_or_an_unretained_crd_is_caught(homelab_re
     namespace.retain_on_delete = False
     crd = next(r for r in result.resources if r.type.endswith(":CustomResourceDefinition"))
     crd.retain_on_delete = False
-    messages = [m for check, _, m in config_violations(result) if check.id == "retained-on-delete"]
-    assert messages == ["namespace holding a PVC 'monitoring' is not retained on delete: a destroy or a URN change deletes it",
+    messages = sorted(m for check, _, m in config_violations(result) if check.id == "retained-on-delete")
+    assert messages == sorted(["namespace holding a PVC 'monitoring' is not retained on delete: a destroy or a URN change deletes it",
                         f"CRD {crd.inputs['metadata']['name']!r} is not retained on delete: a destroy or a URN change "
-                        "deletes it"]
+                        "deletes it"])
 
 
 def test_model_pvc_name_and_urn_depend_only_on_the_model_name(render, homelab):

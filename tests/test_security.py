@@ -72,7 +72,7 @@ def test_the_serving_namespace_denies_ingress_unless_a_policy_admits_it(homelab_
     assert not deny["spec"].get("ingress")
     clients = found["gateway-clients"]
     assert clients["spec"]["podSelector"]["matchLabels"] == {"gateway.networking.k8s.io/gateway-name": "llm-d-gateway"}
-    assert clients["spec"]["ingress"] == [{"ports": [{"port": 80, "protocol": "TCP"}]}]
+    assert clients["spec"]["ingress"] == [{"ports": [{"port": 443, "protocol": "TCP"}]}]
 
 
 def test_prometheus_pods_by_label_not_every_pod_of_its_namespace(homelab_render):
@@ -148,7 +148,8 @@ def test_the_dra_kubelet_plugin_runs_only_on_gpu_nodes(render, homelab):
 
 def test_an_https_listener_from_a_certificate_secret(render, homelab, homelab_render):
     (gateway,) = objects(homelab_render, "Gateway")
-    assert [l["name"] for l in gateway["spec"]["listeners"]] == ["http"]
+    assert [l["name"] for l in gateway["spec"]["listeners"]] == ["https"]  # cert-manager's certificate
+    homelab["certificates"] = {"enabled": False}
     homelab["gateway"] = {"tls": {"secretName": "llm-d-gateway-tls", "allowHttp": True}}
     result = render(homelab)
     (gateway,) = objects(result, "Gateway")

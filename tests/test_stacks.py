@@ -151,7 +151,10 @@ def test_sim_routes_requests_like_homelab():
     [public] = [o["spec"] for o in objects(sim, "Gateway")]
     [home_gateway] = [o["spec"] for o in objects(homelab, "Gateway")]
     assert (public["gatewayClassName"], home_gateway["gatewayClassName"]) == ("agentgateway", "kgateway")
-    assert public["listeners"] == home_gateway["listeners"]
+    # The same routes on both; the homelab serves them over HTTPS (its models take the API key), sim over HTTP.
+    assert [(lst["protocol"], lst["port"]) for lst in home_gateway["listeners"]] == [("HTTPS", 443)]
+    assert [(lst["protocol"], lst["port"]) for lst in public["listeners"]] == [("HTTP", 80)]
+    assert public["listeners"][0]["allowedRoutes"] == home_gateway["listeners"][0]["allowedRoutes"]
     layout = ("selector", "targetPorts")
     [home_pool] = [{k: o["spec"][k] for k in layout} for o in objects(homelab, "InferencePool")]
     assert home_pool in [{k: o["spec"][k] for k in layout} for o in objects(sim, "InferencePool")]

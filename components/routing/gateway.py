@@ -59,6 +59,7 @@ class InferenceGatewayArgs:
     allow_http: bool = False  # with TLS, keep the HTTP listener too
     body_processor: BodyProcessor | None = None  # body-based routing: sets the model header routes match
     api_key_secret: pulumi.Input[str] | None = None  # a Secret holding the API key: checked at the proxy if it can
+    tls_waits_for: tuple[pulumi.Resource, ...] = ()  # what writes the certificate Secret (cert-manager's Certificate)
 
 
 def listeners(args: "InferenceGatewayArgs") -> list[dict]:
@@ -175,7 +176,8 @@ class InferenceGateway(pulumi.ComponentResource):
         ready = [crds, *controller]
         # Both proxies carry the same requests (the public one forwards with the longest route timeout).
         request_timeouts = [r.timeouts.request for r in args.routes]
-        gateway = self._gateway(f"{name}-gateway", provider_name, args.name, listeners(args), None, args, ready)
+        gateway = self._gateway(f"{name}-gateway", provider_name, args.name, listeners(args), None, args,
+                                [*ready, *args.tls_waits_for])
         self.model_gateway = args.name
         model_gateway = gateway
         routes = []

@@ -249,6 +249,15 @@ ROLE_EXCEPTIONS = {
         "agentgateway v1.4.1's controller (its chart's own ClusterRole; no value narrows it) creates the CA Secret of "
         "its xDS TLS (controller/pkg/setup/xds_tls.go ensureXdsSecret), reads the certificate and API key Secrets "
         "that Gateways and AgentgatewayPolicies name, and creates each Gateway's proxy ServiceAccount"),
+    "*-cert-manager/cert-manager-controller-*": (
+        "cert-manager's controller writes each certificate's key pair into its Secret and reads its issuer's (a CA's "
+        "key, an ACME account key); cert-manager's chart splits these rights per controller, no value narrows them"),
+    "*-cert-manager/cert-manager-cainjector": (
+        "cert-manager's CA injector reads the CA Secrets whose certificates it copies into webhook configurations "
+        "and CRDs (caBundle)"),
+    "*-cert-manager/cert-manager-webhook:dynamic-serving": (
+        "cert-manager's webhook keeps its own serving certificate in one Secret of its namespace: a namespaced Role, "
+        "reads and updates limited to that Secret by name; create cannot be limited by name"),
     "*-kube-prometheus-stack/*-operator": (
         "prometheus-operator writes each Prometheus' generated configuration and TLS assets into Secrets and ConfigMaps "
         "and runs it as a StatefulSet, with the RBAC upstream documents as its minimum (prometheus-operator "

@@ -1,0 +1,114 @@
+"""GatewayCertificate: the Gateway's HTTPS certificate, issued by cert-manager (installed here when asked for), from
+an issuer the user names or from a self-signed homelab CA the component sets up.
+
+The CA chain for a homelab: a self-signed ClusterIssuer signs one CA Certificate (its key stays in a Secret in
+cert-manager's namespace, written by cert-manager, never in Pulumi's state); a CA ClusterIssuer built on it signs
+the Gateway's certificate, whose Secret the Gateway's HTTPS listener names. Clients trust the CA's `ca.crt`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import helm
+from .chart_sources import CERT_MANAGER
+from .meta import namespace as meta_namespace
+from .meta import object_meta
+
+API = "cert-manager.io/v1"
+
+
+def certificate_secret(gateway_name: str) -> str:
+    """The Secret cert-manager writes the Gateway's certificate into (in the Gateway's namespace)."""
+    return f"{gateway_name}-tls"
+
+
+def ca_names(namespace: str) -> dict[str, str]:
+    """The homelab CA's objects: its Secret (in cert-manager's namespace) and the issuers around it."""
+    return {"secret": "llmd-homelab-ca", "self_signed": "llmd-homelab-selfsigned", "issuer": "llmd-homelab-ca",
+            "namespace": namespace}
+
+
+@dataclass(frozen=True)
+class Issuer:
+    kind: str  # ClusterIssuer | Issuer (an Issuer in the Gateway's namespace)
+    name: str
+
+
+@dataclass(frozen=True)
+class GatewayCertificateArgs:
+    gateway_name: str
+    namespace: pulumi.Input[str]  # the Gateway's
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...] = ()
+    issuer: Issuer | None = None  # None: the self-signed homelab CA
+    install: bool = True  # install cert-manager itself
+    chart_version: str = CERT_MANAGER.version
+    cert_manager_namespace: str = "cert-manager"
+    ca_common_name: str = "llmd-homelab CA"
+    duration: str = "2160h"  # 90 days; cert-manager renews a third before the end
+    ca_duration: str = "87600h"  # 10 years: clients install it once
+    waits_for: tuple[pulumi.Resource, ...] = field(default_factory=tuple)
+
+
+def chart_values() -> dict:
+    """cert-manager's chart as installed here: its CRDs rendered with it (kept on delete), no hook Job (helm.v4.Chart
+    runs no hooks; the startup check is one), the controller's Prometheus endpoint off (nothing scrapes it)."""
+    return {"crds": {"enabled": True, "keep": True}, "startupapicheck": {"enabled": False},
+            "prometheus": {"enabled": False}}
+
+
+class GatewayCertificate(pulumi.ComponentResource):
+    secret_name: str
+    ca_secret: tuple[str, str] | None  # (namespace, Secret) holding `ca.crt`, for clients; None with a named issuer
+
+    def __init__(self, name: str, args: GatewayCertificateArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:certificates:GatewayCertificate", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ready: list[pulumi.Resource] = list(args.waits_for)
+        if args.install:
+            namespace = meta_namespace(f"{name}-cert-manager-namespace", args.cert_manager_namespace,
+                                       "cert-manager", "restricted", child)
+            ready.append(helm.chart(f"{name}-cert-manager", CERT_MANAGER, args.chart_version, release="cert-manager",
+                                    namespace=namespace.metadata.name, values=chart_values(),
+                                    opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace])))
+        issuer = args.issuer
+        self.ca_secret = None
+        if issuer is None:
+            names = ca_names(args.cert_manager_namespace)
+            self_signed = self._object(f"{name}-selfsigned", "ClusterIssuer", names["self_signed"], None,
+                                       {"selfSigned": {}}, ready)
+            ca = self._object(f"{name}-ca", "Certificate", names["secret"], args.cert_manager_namespace, {
+                "isCA": True, "commonName": args.ca_common_name, "secretName": names["secret"],
+                "duration": args.ca_duration, "privateKey": {"algorithm": "ECDSA", "size": 256},
+                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": names["self_signed"]},
+            }, [*ready, self_signed])
+            ca_issuer = self._object(f"{name}-ca-issuer", "ClusterIssuer", names["issuer"], None,
+                                     {"ca": {"secretName": names["secret"]}}, [*ready, ca])
+            ready.append(ca_issuer)
+            issuer = Issuer("ClusterIssuer", names["issuer"])
+            self.ca_secret = (args.cert_manager_namespace, names["secret"])
+        self.secret_name = certificate_secret(args.gateway_name)
+        spec: dict = {
+            "secretName": self.secret_name,
+            "duration": args.duration,
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            "usages": ["server auth", "digital signature", "key encipherment"],
+            "issuerRef": {"group": "cert-manager.io", "kind": issuer.kind, "name": issuer.name},
+        }
+        if args.dns_names:
+            spec["dnsNames"] = list(args.dns_names)
+        if args.ip_addresses:
+            spec["ipAddresses"] = list(args.ip_addresses)
+        self.certificate = self._object(f"{name}-certificate", "Certificate", args.gateway_name, args.namespace, spec,
+                                        ready)
+        self.register_outputs({"secret_name": self.secret_name})
+
+    def _object(self, resource_name: str, kind: str, name: str, namespace: pulumi.Input[str] | None, spec: dict,
+                depends_on: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            resource_name, api_version=API, kind=kind, metadata=object_meta(name, namespace, "certificates"), spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
