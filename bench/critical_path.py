@@ -17,11 +17,15 @@ WAITING = (
     "kubernetes:yaml/",  # CRD bundles: established before use
     "kubernetes:batch/v1:Job",  # awaited to completion (the model download)
     "kubernetes:apps/v1:",  # workloads awaited to readiness
-    "kubernetes:core/v1:Service",  # awaited for endpoints
     "kubernetes:gateway.networking.k8s.io/",  # custom resources: accepted once a controller runs
     "kubernetes:monitoring.coreos.com/",
 )
+WAITING_EXACT = ("kubernetes:core/v1:Service",)  # awaited for endpoints (a ServiceAccount is not: exact match)
 ACTIONS = ("kubernetes:",)
+
+
+def is_waiting(type_: str) -> bool:
+    return type_.startswith(WAITING) or type_ in WAITING_EXACT
 
 
 @dataclass
@@ -61,14 +65,14 @@ def steps(result: RenderResult) -> list[Step]:
         r = by_urn[urn]
         level, after = 1, None
         for dep in sorted({u for d in r.depends_on for u in expand(d)} - {urn}):
-            dep_done = wave(dep) + (1 if by_urn[dep].type.startswith(WAITING) else 0)
+            dep_done = wave(dep) + (1 if is_waiting(by_urn[dep].type) else 0)
             if dep_done > level:
                 level, after = dep_done, dep
         waves[urn], decided_by[urn] = level, after
         return level
 
     return [
-        Step(r.name, r.type, wave(r.urn), r.type.startswith(WAITING), by_urn[decided_by[r.urn]].name if decided_by[r.urn] else None)
+        Step(r.name, r.type, wave(r.urn), is_waiting(r.type), by_urn[decided_by[r.urn]].name if decided_by[r.urn] else None)
         for r in result.resources
         if _actionable(r) and not r.type.startswith("pulumi:providers:") and not r.rendered_by
     ]

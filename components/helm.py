@@ -48,6 +48,19 @@ def chart(resource_name: str, source: ChartSource, version: str, *, opts: pulumi
     )
 
 
+# The program's own interpreter (Pulumi.yaml `virtualenv: .venv`), relative to the program's directory, running the
+# post-renderer for charts that offer no value for what every workload here must have.
+POST_RENDERER = (".venv/bin/python", "-m", "components.helm_post_render")
+
+
+def post_renderer(patch: dict) -> k8s.helm.v4.PostRendererArgs:
+    """components/helm_post_render.py with `patch` ({"<Deployment>": {"container", "pod", "set", "ports"}})."""
+    import json
+
+    command, *prefix = POST_RENDERER
+    return k8s.helm.v4.PostRendererArgs(command=command, args=[*prefix, json.dumps(patch, sort_keys=True, separators=(",", ":"))])
+
+
 def yaml_bundle(resource_name: str, source: FileSource, version: str, *, opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigFile:
     """A release's YAML bundle (CRDs) at `version`."""
     return k8s.yaml.v2.ConfigFile(resource_name, file=bundle(source.at(version)), opts=_with_transforms(opts))

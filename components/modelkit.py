@@ -19,6 +19,7 @@ from .meta import labels, object_meta
 
 MOUNT_PATH = "/data"
 LOADER_UID = 1001  # kitops-init runs as UID 1001 with HOME=/home/user
+LOADER_TEMPLATE_REVISION = 2  # bump when the loader pod template changes (2: its own account, no API token)
 DOCKER_CONFIG_DIR = "/home/user/.docker"
 COSIGN_KEY_DIR = "/etc/cosign"
 # Go (kit, cosign) reads SSL_CERT_DIR's folders besides its default bundle file: the CA is added, not substituted.
@@ -169,7 +170,18 @@ class ModelKitCache(pulumi.ComponentResource):
         identity = args.modelkit_ref
         if registry.tls != "verify" or registry.ca_cert:
             identity += f"|{registry.tls}|{hashlib.sha256((registry.ca_cert or '').encode()).hexdigest()}"
+        # The pod template's revision too: a template change gets a new Job, created (and run: --ignore-existing
+        # skips what is there) before the old one is deleted, instead of the old one deleted first.
+        identity += f"|template-{LOADER_TEMPLATE_REVISION}"
         job_name = f"{args.model}-load-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+        # Its own account, with no API token: the loader never calls the Kubernetes API (the registry's credentials
+        # come from the mounted pull secret).
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-loader-account",
+            metadata=object_meta(f"{args.model}-loader", args.namespace, "model-loader", **model_labels),
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.loader_job = k8s.batch.v1.Job(
             f"{name}-loader",
             metadata=object_meta(
@@ -181,6 +193,8 @@ class ModelKitCache(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels("model-loader", **model_labels)),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="OnFailure",
+                        service_account_name=account.metadata.name,
+                        automount_service_account_token=False,
                         node_selector=args.node_selector or None,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True,
@@ -211,7 +225,7 @@ class ModelKitCache(pulumi.ComponentResource):
             # Pulumi waits for the Job to complete: whatever depends on this component starts after the download.
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[claim, pull_secret, *extra_children],
+                depends_on=[claim, pull_secret, account, *extra_children],
                 custom_timeouts=pulumi.CustomTimeouts(create="3h", update="3h"),
             ),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import API_KEY, PASSWORD, TOKEN, objects
 
 
@@ -269,3 +271,30 @@ def test_an_open_api_and_a_key_the_simulator_ignores_are_warned(render, homelab,
     sim = stack_config("sim")
     assert render(sim, {}).warnings == []
     assert [w for w in render(sim, {"apiKey": API_KEY}).warnings if "simulator" in w]
+
+
+@pytest.mark.parametrize("stack", ["homelab", "sim"])
+def test_every_endpoint_picker_runs_non_root_read_only_without_capabilities(stack):
+    """No pool chart offers a security context: the post-renderer sets it, on GAIE's chart and llm-d-router's."""
+    from test_stacks import rendered
+
+    result = rendered(stack)
+    epps = [d for d in objects(result, "Deployment") if d["metadata"]["name"].endswith("-pool-epp")]
+    assert epps
+    for epp in epps:
+        pod = epp["spec"]["template"]["spec"]
+        assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
+                                          "seccompProfile": {"type": "RuntimeDefault"}}
+        [container] = [c for c in pod["containers"] if c["name"] == "epp"]
+        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]}}
+        assert container["resources"]["requests"] and container["resources"]["limits"]  # GAIE v1.2.1 has no value
+
+
+def test_the_loader_runs_as_its_own_account_without_an_api_token(homelab_render):
+    [job] = objects(homelab_render, "Job")
+    pod = job["spec"]["template"]["spec"]
+    [account] = [a for a in objects(homelab_render, "ServiceAccount") if a["metadata"]["name"] == pod["serviceAccountName"]]
+    assert pod["serviceAccountName"] == "ds-r1-llama-8b-loader" and pod["automountServiceAccountToken"] is False
+    assert account["automountServiceAccountToken"] is False
+    assert account["metadata"]["namespace"] == job["metadata"]["namespace"]

@@ -6,7 +6,6 @@ that header. The chart offers no resources, security context or metrics port: a 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -15,6 +14,7 @@ import pulumi_kubernetes as k8s
 from policies.rules.versions import release
 
 from .. import helm
+from ..hardening import locked_container, nonroot_pod
 from ..chart_sources import ChartSource
 from ..meta import object_meta
 from ..network import addresses, dns_egress, egress_to, ingress_from, pods, policy, prometheus
@@ -29,9 +29,6 @@ NAME = "body-based-router"  # the chart's `bbr.name`: Deployment, Service and po
 EXT_PROC_PORT = 9004  # the chart's `bbr.port` (TLS, a self-signed certificate: BBR always serves securely)
 HEALTH_PORT = 9005  # gRPC health
 METRICS_PORT = 9090  # BBR's `--metrics-port` default; the chart declares no port for it
-NONROOT_UID = 65532  # the image is distroless/static:nonroot
-# The program's own interpreter (Pulumi.yaml `virtualenv: .venv`), relative to the program's directory.
-POST_RENDERER = (".venv/bin/python", "-m", "components.helm_post_render")
 
 
 @dataclass(frozen=True)
@@ -65,14 +62,11 @@ def hardening(args: BodyBasedRouterArgs, account: str) -> dict:
     return {NAME: {
         "container": "bbr",
         # Its own account: the router checks scrapers' tokens (TokenReview, SubjectAccessReview) as itself.
-        "pod": {"serviceAccountName": account, "automountServiceAccountToken": True,
-                "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
-                                    "seccompProfile": {"type": "RuntimeDefault"}}},
+        "pod": {"serviceAccountName": account, "automountServiceAccountToken": True, "securityContext": nonroot_pod()},
         "set": {
             "imagePullPolicy": "IfNotPresent",
             "resources": {"requests": dict(args.requests), "limits": dict(args.limits)},
-            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]}},
+            "securityContext": locked_container(),
             "readinessProbe": {"grpc": {"port": HEALTH_PORT}, "periodSeconds": 5},
             "livenessProbe": {"grpc": {"port": HEALTH_PORT}, "periodSeconds": 10, "failureThreshold": 6},
         },
@@ -100,7 +94,6 @@ class BodyBasedRouter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BodyBasedRouterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:routing:BodyBasedRouter", name, None, opts)
-        command, *prefix = POST_RENDERER
         # BBR guards /metrics with controller-runtime's authn/authz filter, which asks the API server as the router:
         # the built-in `system:auth-delegator` grants exactly those two reviews.
         chart_name = f"{name}-release"  # also the Helm release's name
@@ -119,8 +112,7 @@ class BodyBasedRouter(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=waits))
         chart = helm.chart(
             chart_name, BODY_BASED_ROUTING, args.chart_version, namespace=args.namespace, values=chart_values(args),
-            post_renderer=k8s.helm.v4.PostRendererArgs(
-                command=command, args=[*prefix, json.dumps(hardening(args, account), sort_keys=True, separators=(",", ":"))]),
+            post_renderer=helm.post_renderer(hardening(args, account)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
         )
         self.pod_labels = {"app": NAME}

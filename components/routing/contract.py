@@ -188,6 +188,10 @@ class PoolLine(Protocol):
     def epp_pod_labels(self, release: str) -> dict[str, str]:
         ...
 
+    def takes_epp_resources(self, chart_version: str) -> bool:
+        """Whether the chart has a value for the EPP's resources (else the post-renderer sets them)."""
+        ...
+
     def metrics_auth(self, chart_version: str, monitor_labels: dict[str, str] | None) -> bool:
         """Whether the EPP guards /metrics with a token check (the monitor then needs a scraper token)."""
         ...

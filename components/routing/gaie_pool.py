@@ -129,6 +129,9 @@ class GaiePool:
     def epp_pod_labels(self, release: str) -> dict[str, str]:
         return {"inferencepool": f"{release}-epp"}  # the chart's selector labels
 
+    def takes_epp_resources(self, chart_version: str) -> bool:
+        return _at_least(chart_version, (1, 5))
+
     def metrics_auth(self, chart_version: str, monitor_labels: dict[str, str] | None) -> bool:
         """v1.2.x turns auth off (`--metrics-endpoint-auth=false`) when it makes no ServiceMonitor itself; v1.5 when
         `auth.enabled` is false (set so then); v1.1.x renders its own `--tracing false` as two args and Go's flag

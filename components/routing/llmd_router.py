@@ -56,6 +56,9 @@ class LlmdRouterPool:
     def epp_pod_labels(self, release: str) -> dict[str, str]:
         return {"llm-d-router-gateway": f"{release}-epp"}
 
+    def takes_epp_resources(self, chart_version: str) -> bool:
+        return True
+
     def metrics_auth(self, chart_version: str, monitor_labels: dict[str, str] | None) -> bool:
         return monitor_labels is not None
 

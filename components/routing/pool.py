@@ -10,6 +10,7 @@ from __future__ import annotations
 import pulumi
 
 from .. import helm
+from ..hardening import locked_container, nonroot_pod
 from ..meta import child_options
 from .contract import POOL_GROUP, POOL_KIND, InferencePoolArgs, PoolLine
 
@@ -27,6 +28,21 @@ class InferenceExtensionCrds(pulumi.ComponentResource):
         self.register_outputs({})
 
 
+EPP_CONTAINER = "epp"  # the container's name in both lines' charts
+
+
+def epp_hardening(line: PoolLine, args: InferencePoolArgs) -> dict:
+    """What the post-renderer sets on the EPP Deployment (no pool chart offers a security context): a non-root
+    UID (the images are distroless/static:nonroot), seccomp, a read-only root filesystem, no capability; resources
+    too where the chart has no value for them (GAIE before v1.5)."""
+    container: dict = {"securityContext": locked_container()}
+    if args.epp_resources is not None and not line.takes_epp_resources(args.chart_version):
+        container["resources"] = args.epp_resources
+    # Both charts name the EPP Deployment as its Service.
+    return {line.epp_service(args.release): {"container": EPP_CONTAINER, "pod": {"securityContext": nonroot_pod()},
+                                            "set": container}}
+
+
 class InferencePool(pulumi.ComponentResource):
     pool_name: pulumi.Output[str]
     pool_group: str = POOL_GROUP
@@ -40,7 +56,8 @@ class InferencePool(pulumi.ComponentResource):
             lambda resolved: line.values(args, *resolved)
         )
         chart = helm.chart(f"{name}-release", line.chart, args.chart_version, release=args.release,
-                           namespace=args.namespace, values=values, opts=child_options(self, opts))
+                           namespace=args.namespace, values=values, post_renderer=helm.post_renderer(epp_hardening(line, args)),
+                           opts=child_options(self, opts))
         self.pool_name = chart.urn.apply(lambda _: args.release)
         self.epp_service = chart.urn.apply(lambda _: line.epp_service(args.release))
         self.epp_port = chart.urn.apply(lambda _: line.ext_proc_port)
