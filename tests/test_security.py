@@ -247,6 +247,28 @@ def test_roles_a_chart_needs_are_allowed_and_power_grants_are_not(homelab_render
                                               "verbs": ["escalate"]}]})
     assert verdict("ClusterRole", {"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}})
     assert verdict("Role", {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}) == []
+    # Writing roles or bindings is a way to grant oneself more: flagged, unless a named exception says why.
+    rbac_writes = {"rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+                              "verbs": ["create", "get"]}]}
+    assert [m for m in verdict("Role", rbac_writes) if "may create rolebindings" in m]
+    assert verdict("Role", {"rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
+                                       "verbs": ["get", "list", "watch"]}]}) == []
+    assert verdict("ClusterRole", rbac_writes, name="kgateway-inference-extension-kgateway-system", parent=chart) == []
+
+
+def test_only_the_named_exception_may_write_rbac_in_any_stack():
+    """Of every role the stacks render, only kgateway 2.1's inference-extension role writes RBAC objects (a named
+    exception, with its reason); agentgateway's, cert-manager's and every other do not."""
+    from test_stacks import STACKS, rendered
+
+    writers = set()
+    for stack in STACKS:
+        for role in objects(rendered(stack), "ClusterRole") + objects(rendered(stack), "Role"):
+            for rule in role.get("rules") or []:
+                if {"create", "update", "patch", "*"} & set(rule.get("verbs") or []) and \
+                        {"roles", "clusterroles", "rolebindings", "clusterrolebindings"} & set(rule.get("resources") or []):
+                    writers.add(role["metadata"]["name"])
+    assert writers == {"kgateway-inference-extension-kgateway-system"}
 
 
 def test_secret_shapes_do_not_fire_on_names_or_variables():

@@ -235,6 +235,8 @@ def _secrets_in_args(res: Res, config: Mapping[str, Any]) -> list[str]:
 
 _BUILT_IN_POWER_ROLES = ("cluster-admin", "admin", "edit")
 _ESCALATING_VERBS = ("escalate", "bind", "impersonate")
+_WRITE_VERBS = ("create", "update", "patch", "*")
+_RBAC_RESOURCES = ("roles", "clusterroles", "rolebindings", "clusterrolebindings", "*")
 
 
 # Roles the stack's charts need beyond the rule, each with the reason: `<Chart resource>/<role>` (globs), the Chart
@@ -243,8 +245,12 @@ _ESCALATING_VERBS = ("escalate", "bind", "impersonate")
 # itself declares.
 ROLE_EXCEPTIONS = {
     "*-kgateway-controller/kgateway-*": (
-        "kgateway 2.1's controller (its chart's own ClusterRole; no value narrows it) reads the certificate Secrets that "
-        "Gateway listeners name and creates each Gateway's proxy ServiceAccount and ConfigMap"),
+        "kgateway 2.1's controller (its chart's own ClusterRoles; no value narrows them) reads the certificate Secrets "
+        "that Gateway listeners name and creates each Gateway's proxy ServiceAccount and ConfigMap; its inference "
+        "extension role may also create and update ClusterRoles and ClusterRoleBindings (for endpoint pickers it can "
+        "deploy itself, which this program does not ask for). Not narrowed: kgateway's v2.1 source was not available "
+        "to verify what the controller still needs, and kgateway 2.1 is the seed's path (agentgateway's role has no "
+        "RBAC writes)"),
     "*-agentgateway-controller/agentgateway-*": (
         "agentgateway v1.4.1's controller (its chart's own ClusterRole; no value narrows it) creates the CA Secret of "
         "its xDS TLS (controller/pkg/setup/xds_tls.go ensureXdsSecret), reads the certificate and API key Secrets "
@@ -290,6 +296,11 @@ def _roles(res: Res, config: Mapping[str, Any]) -> list[str]:
             found.append(f"{kind} {name_of(res)!r} rules[{i}] grants access to Secrets")
         found += [f"{kind} {name_of(res)!r} rules[{i}] grants {verb!r}" for verb in rule.get("verbs") or []
                   if verb in _ESCALATING_VERBS]
+        writes = [v for v in rule.get("verbs") or [] if v in _WRITE_VERBS]
+        rbac = [r for r in rule.get("resources") or [] if r in _RBAC_RESOURCES]
+        if writes and rbac and "rbac.authorization.k8s.io" in (rule.get("apiGroups") or []):
+            found.append(f"{kind} {name_of(res)!r} rules[{i}] may {'/'.join(writes)} {', '.join(rbac)}: whoever holds "
+                         "it can grant itself more")
     return found
 
 
@@ -334,8 +345,8 @@ RULES = [
          "private keys).", "mandatory",
          "Put the secret in a Secret (Pulumi secret config) and pass it with valueFrom.secretKeyRef.",
          resource_check=_secrets_in_args, any_object=True, applies_to=is_workload),
-    Rule("roles-least-privilege", "No role grants '*', Secrets, escalate/bind/impersonate or aggregation, and no "
-         "binding hands out cluster-admin/admin/edit, unless it is a named exception (`allowed`: "
+    Rule("roles-least-privilege", "No role grants '*', Secrets, escalate/bind/impersonate, writes to roles or "
+         "bindings (create/update/patch) or aggregation, and no binding hands out cluster-admin/admin/edit, unless it is a named exception (`allowed`: "
          "`<Chart resource>/<role>` -> reason).", "mandatory",
          "Grant named resources and verbs; if a chart's controller really needs it, add `<Chart resource>/<role>` "
          "with the reason to the rule's `allowed` policy config.",
