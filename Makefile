@@ -24,9 +24,12 @@ $(VENV)/.installed: $(VENV)/.render-installed requirements-dev.txt requirements-
 	touch $@
 
 # Fetch the pinned charts and remote YAML files into the chart cache (LLMD_CHART_CACHE, else
-# ~/.cache/llmd-homelab/charts). A chart that cannot be fetched is rendered as an opaque Chart, with a warning.
+# ~/.cache/llmd-homelab/charts). `charts pull` exits 1 only when a fetch failed: that is a warning (the render then
+# names what is missing); any other failure (2: an invalid stack file, a chart the lock does not pin) stops make.
+FETCH_WARNING = status=$$?; if [ $$status -eq 1 ]; then echo "warning: some charts could not be fetched (see above)"; \
+	elif [ $$status -ne 0 ]; then exit $$status; fi
 charts: $(VENV)/.render-installed
-	$(PY) -m llmd_stack charts pull || echo "warning: some charts could not be fetched (see above); they render as opaque Charts"
+	$(PY) -m llmd_stack charts pull; $(FETCH_WARNING)
 
 # Render the stack offline (build/$(STACK)), charts included, and run the policy checks on it.
 render: charts
@@ -37,7 +40,7 @@ check: render
 # With LLMD_CHART_CACHE set (CI: the shared chart mirror) nothing is fetched; else every chart version the tests
 # render is pulled first.
 test: $(VENV)/.installed
-	$(if $(LLMD_CHART_CACHE),,$(PY) -m llmd_stack charts pull --all || echo "warning: some charts could not be fetched")
+	$(if $(LLMD_CHART_CACHE),,$(PY) -m llmd_stack charts pull --all; $(FETCH_WARNING))
 	$(PY) -m pytest -q
 
 # The policy pack's own virtualenv (policies/PulumiPolicy.yaml: virtualenv venv), for `pulumi preview --policy-pack

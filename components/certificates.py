@@ -17,6 +17,7 @@ from . import helm
 from .chart_sources import CERT_MANAGER
 from .meta import namespace as meta_namespace
 from .meta import object_meta
+from .network import ClusterNetwork, PodFlows, egress_to, fence_namespace
 
 API = "cert-manager.io/v1"
 
@@ -52,6 +53,29 @@ class GatewayCertificateArgs:
     duration: str = "2160h"  # 90 days; cert-manager renews a third before the end
     ca_duration: str = "87600h"  # 10 years: clients install it once
     waits_for: tuple[pulumi.Resource, ...] = field(default_factory=tuple)
+    network: ClusterNetwork | None = None  # None: no NetworkPolicies in cert-manager's namespace
+
+
+# cert-manager's pods as its chart labels them, and the webhook's listening port (`webhook.securePort`).
+CERT_MANAGER_PODS = {
+    "controller": {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"},
+    "cainjector": {"app.kubernetes.io/name": "cainjector", "app.kubernetes.io/component": "cainjector"},
+    "webhook": {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/component": "webhook"},
+}
+WEBHOOK_PORT = 10250
+
+
+def cert_manager_flows(network: ClusterNetwork, external_issuer: bool) -> list[PodFlows]:
+    """All three talk to the API server; the API server calls the webhook; only an issuer this program does not set
+    up (ACME, Vault, ...) needs the controller to reach outside the cluster, on HTTPS (and HTTP for ACME's self
+    check), at addresses this program cannot know."""
+    issuer_egress = (egress_to(None, 443, 80),) if external_issuer else ()
+    return [
+        PodFlows("controller", CERT_MANAGER_PODS["controller"], egress=(network.api_egress(), *issuer_egress)),
+        PodFlows("cainjector", CERT_MANAGER_PODS["cainjector"], egress=(network.api_egress(),)),
+        PodFlows("webhook", CERT_MANAGER_PODS["webhook"], ingress=(network.from_api_server(WEBHOOK_PORT),),
+                 egress=(network.api_egress(),)),
+    ]
 
 
 def chart_values() -> dict:
@@ -72,6 +96,10 @@ class GatewayCertificate(pulumi.ComponentResource):
         if args.install:
             namespace = meta_namespace(f"{name}-cert-manager-namespace", args.cert_manager_namespace,
                                        "cert-manager", "restricted", child)
+            if args.network is not None:
+                fence_namespace(f"{name}-cert-manager-network", namespace.metadata.name,
+                                cert_manager_flows(args.network, args.issuer is not None), "cert-manager",
+                                pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
             ready.append(helm.chart(f"{name}-cert-manager", CERT_MANAGER, args.chart_version, release="cert-manager",
                                     namespace=namespace.metadata.name, values=chart_values(),
                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace])))

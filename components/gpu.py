@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 from . import helm
 from .chart_sources import GPU_DRIVER
 from .meta import namespace as meta_namespace
+from .network import ClusterNetwork, PodFlows, fence_namespace
 
 # The DeviceClass the driver chart creates; pods claim GPUs through it.
 DEVICE_CLASS = "gpu.intel.com"
@@ -43,6 +44,12 @@ class IntelGpuDraArgs:
     health_monitoring: Literal["disabled", "xpumd"]
     selector: GpuSelector
     node_selector: dict[str, str] = field(default_factory=dict)  # the GPU nodes: the kubelet plugin runs only there
+    network: ClusterNetwork | None = None  # None: no NetworkPolicies in the driver's namespace
+
+
+# The chart's kubelet plugin pods: they publish ResourceSlices and read claims through the API server, and take no
+# connections (kubelet reaches them over a Unix socket; its health probes come from the node, always admitted).
+KUBELET_PLUGIN_PODS = {"app": "intel-gpu-resource-driver"}
 
 
 def driver_values(health_monitoring: str, node_selector: dict[str, str] | None = None) -> dict:
@@ -75,6 +82,10 @@ class IntelGpuDra(pulumi.ComponentResource):
             f"{name}-namespace", args.namespace, "gpu-driver", "privileged", child,
             admin_access=args.health_monitoring == "xpumd",
         )
+        if args.network is not None:
+            fence_namespace(f"{name}-network", namespace.metadata.name,
+                            [PodFlows("kubelet-plugin", KUBELET_PLUGIN_PODS, egress=(args.network.api_egress(),))],
+                            "gpu-driver", pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
         chart = helm.chart(f"{name}-driver", GPU_DRIVER, args.chart_version, namespace=namespace.metadata.name,
                            values=driver_values(args.health_monitoring, args.node_selector),
                            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]))

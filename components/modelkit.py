@@ -53,11 +53,14 @@ class ModelKitCacheArgs:
     storage_class: str | None
     access_mode: str
     loader_image: str
-    registry: RegistryAccess
+    registry: RegistryAccess | None  # None only when retired: nothing is pulled
     cosign: Cosign | None = None
     # Where the loader runs decides where a node-local volume (k3s local-path) lives: with the GPUs.
     node_selector: dict[str, str] | None = None
     path_in_kit: str = "."  # the Kitfile's model.path: where the model lands inside the unpack folder
+    # A retired model: only the PVC, registered exactly as when serving (same URN, same inputs), so the update
+    # leaves the cache alone while the loader, its account and pull secret go.
+    retired: bool = False
 
 
 def served_path(folder: str, path_in_kit: str) -> str:
@@ -79,6 +82,7 @@ def docker_config_json(host: str, username: str, token: str) -> str:
 
 
 class ModelKitCache(pulumi.ComponentResource):
+    claim: k8s.core.v1.PersistentVolumeClaim
     claim_name: pulumi.Output[str]
     model_path: pulumi.Output[str]
     loader_job: k8s.batch.v1.Job
@@ -100,8 +104,14 @@ class ModelKitCache(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
+        self.claim = claim
+        self.claim_name = claim.metadata.name
+        if args.retired:
+            self.register_outputs({"claim_name": self.claim_name})
+            return
 
         registry = args.registry
+        assert registry is not None, "a serving cache pulls its ModelKit"
         config_json = pulumi.Output.secret(registry.token).apply(
             lambda token: docker_config_json(registry.host, registry.robot_account, token)
         )
@@ -230,7 +240,6 @@ class ModelKitCache(pulumi.ComponentResource):
             ),
         )
 
-        self.claim_name = claim.metadata.name
         self.loader_pod_labels = labels("model-loader", **model_labels)
         self.model_path = self.loader_job.metadata.apply(lambda _: served_path(folder, args.path_in_kit))
         self.register_outputs({"claim_name": self.claim_name, "model_path": self.model_path})

@@ -10,6 +10,7 @@ The chart is given intent (model, GPUs, engine); the values layout is this modul
 
 from __future__ import annotations
 
+import copy
 import math
 import shlex
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from .values import deep_merge
 MODEL_MOUNT = "/data"
 VLLM_PORT = 8000
 CONTAINER = "vllm"
+# A GPU model's rollout: every GPU is held by a running replica, so a surge pod could never get one. Replace one pod
+# at a time (llmd_stack/capacity.py counts the cards a rollout needs from this, after a model's extraValues).
+GPU_ROLLOUT: dict[str, Any] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 ROLE_LABEL = "llm-d.ai/role"
 
 EngineKind = Literal["ipex-llm", "vllm", "sim"]
@@ -191,8 +195,7 @@ def chart_values(
         "monitoring": {"podmonitor": pod_monitor},
     }
     if engine.needs_gpu:
-        # Every GPU is held by a running replica: a surge pod could never get one. Replace one pod at a time.
-        decode["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+        decode["strategy"] = copy.deepcopy(GPU_ROLLOUT)
     if args.node_selector:
         decode["nodeSelector"] = dict(args.node_selector)
     # Pod-level: the runtime's default seccomp profile, and no API token: vLLM never calls the Kubernetes API.

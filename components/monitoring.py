@@ -23,7 +23,8 @@ from . import helm
 from .chart_sources import KUBE_PROMETHEUS_STACK, XPUMD
 from .dashboard import dashboard_json
 from .meta import labels, object_meta, spec_hash
-from .network import scrape_only
+from .network import ClusterNetwork, PodFlows, egress_to, fence_namespace, ingress_from, pods, pods_in
+from .network import prometheus as prometheus_peer
 from .meta import namespace as meta_namespace
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -100,6 +101,62 @@ class MonitoringArgs:
     targets: tuple[ServingTarget, ...]
     exporter: GpuExporter | None = None
     body_router: BodyRouterTarget | None = None
+    network: ClusterNetwork | None = None  # None: no NetworkPolicies in the monitoring and exporter namespaces
+    # (pod labels, port) Prometheus scrapes in the serving namespace: model pods, EPPs, the body-based router
+    serving_scrape_targets: tuple[tuple[pulumi.Input[dict[str, str]], pulumi.Input[int]], ...] = ()
+
+
+# kube-prometheus-stack's pods as its charts label them, and the ports their ServiceMonitors scrape.
+GRAFANA_PODS = {"app.kubernetes.io/name": "grafana"}
+ALERTMANAGER_PODS = {"app.kubernetes.io/name": "alertmanager"}
+KUBE_STATE_METRICS_PODS = {"app.kubernetes.io/name": "kube-state-metrics"}
+PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}
+PROMETHEUS_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, RELOADER_PORT, HTTP_METRICS_PORT = 9090, 9093, 3000, 8080, 8080
+KUBELET_PORT, COREDNS_METRICS_PORT = 10250, 9153
+
+
+def operator_pods(release: str) -> dict[str, str]:
+    return {"app": f"{release}-operator"}
+
+
+def exporter_pods(exporter: GpuExporter) -> tuple[dict[str, str], int]:
+    """The exporter's pods and metrics port (xpumd's Prometheus exporter listens on :8080)."""
+    return ({"app.kubernetes.io/name": "xpumd"}, XPUMD_PORT) if exporter.generation == "v2" else (
+        {"app": "intel-xpumanager"}, XPUM_V1_PORT)
+
+
+def monitoring_flows(p: InstallPrometheus, args: MonitoringArgs, network: ClusterNetwork) -> list[PodFlows]:
+    """Prometheus scrapes (and discovers through the API); Grafana reads Prometheus and Alertmanager; the operator,
+    kube-state-metrics and Grafana's sidecars talk to the API server; Alertmanager sends nowhere (no receiver is
+    configured). Nothing else reaches in: Grafana is opened with `kubectl port-forward`, which enters the pod's own
+    network namespace and is not subject to NetworkPolicy."""
+    scrape = [
+        network.api_egress(),  # service discovery, and the API server's own metrics
+        egress_to([pods({})], PROMETHEUS_PORT, RELOADER_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, HTTP_METRICS_PORT),
+        egress_to([pods_in("kube-system", {"k8s-app": "kube-dns"})], COREDNS_METRICS_PORT),
+        egress_to(None, KUBELET_PORT),  # every node's kubelet, at node addresses this program does not know
+    ]
+    scrape.extend(egress_to([pods_in(args.serving_namespace, labels_)], port) for labels_, port in args.serving_scrape_targets)
+    if args.exporter is not None:
+        labels_, port = exporter_pods(args.exporter)
+        scrape.append(egress_to([pods_in(args.exporter.namespace, labels_)], port))
+    prometheus = [pods(PROMETHEUS_PODS)]
+    grafana = [pods(GRAFANA_PODS)]
+    return [
+        PodFlows("prometheus", PROMETHEUS_PODS, egress=tuple(scrape),
+                 ingress=(ingress_from(grafana, PROMETHEUS_PORT), ingress_from(prometheus, PROMETHEUS_PORT),
+                          ingress_from(prometheus, RELOADER_PORT))),
+        PodFlows("alertmanager", ALERTMANAGER_PODS,
+                 ingress=(ingress_from([*prometheus, *grafana], ALERTMANAGER_PORT),
+                          ingress_from(prometheus, RELOADER_PORT))),
+        PodFlows("grafana", GRAFANA_PODS, ingress=(ingress_from(prometheus, GRAFANA_PORT),),
+                 egress=(network.api_egress(), egress_to([pods(PROMETHEUS_PODS)], PROMETHEUS_PORT),
+                         egress_to([pods(ALERTMANAGER_PODS)], ALERTMANAGER_PORT))),
+        PodFlows("kube-state-metrics", KUBE_STATE_METRICS_PODS, ingress=(ingress_from(prometheus, HTTP_METRICS_PORT),),
+                 egress=(network.api_egress(),)),
+        PodFlows("operator", operator_pods(p.release), ingress=(ingress_from(prometheus, HTTP_METRICS_PORT),),
+                 egress=(network.api_egress(),)),
+    ]
 
 
 def prometheus_claim_name(release: str) -> str:
@@ -263,6 +320,9 @@ class Monitoring(pulumi.ComponentResource):
             namespace = meta_namespace(f"{name}-namespace", prometheus.namespace, "monitoring", "baseline",
                                        pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True))
             in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+            if args.network is not None:
+                fence_namespace(f"{name}-network", namespace.metadata.name, monitoring_flows(prometheus, args, args.network),
+                                "monitoring", in_namespace)
             # Prometheus' data outlives `pulumi destroy` and refuses replacement: the StatefulSet adopts this
             # claim by name instead of creating one the chart would own.
             claim_spec = k8s.core.v1.PersistentVolumeClaimSpecArgs(
@@ -370,11 +430,13 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-exporter-namespace", exporter.namespace, "gpu-exporter", "privileged",
             pulumi.ResourceOptions(parent=self), admin_access=True,
         )
-        # Only Prometheus reaches the exporter, on its metrics port (xpumd's Prometheus exporter listens on :8080).
-        pods, port = ({"app.kubernetes.io/name": "xpumd"}, XPUMD_PORT) if exporter.generation == "v2" else (
-            {"app": "intel-xpumanager"}, XPUM_V1_PORT)
-        scrape_only(f"{name}-exporter-scrape-only", namespace.metadata.name, pods, port, args.prometheus.namespace,
-                    pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
+        # Only Prometheus reaches the exporter, on its metrics port; the exporter itself calls no one.
+        exporter_labels, port = exporter_pods(exporter)
+        if args.network is not None:
+            fence_namespace(f"{name}-exporter-network", namespace.metadata.name,
+                            [PodFlows("scrape-only", exporter_labels,
+                                      ingress=(ingress_from([prometheus_peer(args.prometheus.namespace)], port),))],
+                            "gpu-exporter", pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
         if exporter.generation == "v2":
             helm.chart(
                 f"{name}-xpumd", XPUMD, exporter.chart_version, release="xpumd", namespace=namespace.metadata.name,

@@ -1,10 +1,11 @@
-"""NetworkPolicies: model pods and the EPP accept traffic only from the gateway, the EPP and Prometheus; the serving
-namespace denies ingress by default (the gateway's proxy takes client traffic); model pods and loaders reach out only
-to DNS (and the loader to the registry); the GPU exporter admits only Prometheus."""
+"""NetworkPolicies: every namespace the stack owns denies ingress and egress by default and admits only the flows the
+stack needs (controllers to the API server, proxies to xDS, Prometheus to its scrape targets, Grafana to Prometheus,
+the loader to the registry). Model pods and the EPP accept traffic only from the gateway, the EPP and Prometheus;
+model pods reach out only to DNS; the GPU exporter admits only Prometheus."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,8 +26,7 @@ class ServingNetworkPoliciesArgs:
     loader_pod_labels: dict[str, str] | None = None  # the model's ModelKit loader Job, if it has one
     registry_cidrs: tuple[str, ...] = ()  # where the loader may pull from; empty: any address on the registry ports
     registry_ports: tuple[int, ...] = (443, 80)  # the port of `registry.host`, else HTTPS and HTTP
-    api_server_cidrs: tuple[str, ...] = ()  # the Kubernetes API after NAT; empty: the EPP's egress stays open
-    api_server_port: int = 6443
+    network: ClusterNetwork = field(default_factory=lambda: ClusterNetwork())  # where the EPP reaches the API
 
 
 # prometheus-operator labels every Prometheus pod it runs with this (kube-prometheus-stack included).
@@ -71,6 +71,50 @@ def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     )
 
 
+def egress_anywhere() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """An empty rule: any address, any port (where this program cannot know the peer)."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs()
+
+
+@dataclass(frozen=True)
+class ClusterNetwork:
+    """Where pods reach the Kubernetes API: the control-plane nodes' addresses after the `kubernetes` Service's NAT
+    (NetworkPolicy sees the translated address and port). Empty: any address, on the API port only."""
+
+    api_server_cidrs: tuple[str, ...] = ()
+    api_server_port: int = 6443
+
+    def api_egress(self) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+        return egress_to(addresses(self.api_server_cidrs) or None, self.api_server_port)
+
+    def from_api_server(self, port: int) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
+        """The API server calling a webhook (from a control-plane node; a pod's own node is always admitted)."""
+        return k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=addresses(self.api_server_cidrs) or None,
+                                                               ports=tcp_ports(port))
+
+
+@dataclass(frozen=True)
+class PodFlows:
+    """What one set of pods may receive and send beyond DNS (empty: nothing)."""
+
+    name: str
+    pods: dict[str, str]
+    ingress: tuple = ()
+    egress: tuple = ()
+
+
+def fence_namespace(name: str, namespace: pulumi.Input[str], flows: list[PodFlows], component: str,
+                    opts: pulumi.ResourceOptions) -> None:
+    """Default-deny for ingress and egress, DNS for every pod, then each pod set's own flows."""
+    policy(f"{name}-default-deny", object_meta("default-deny", namespace, "network-policy"), {}, ingress=[], egress=[],
+           opts=opts)
+    policy(f"{name}-dns", object_meta("dns", namespace, "network-policy"), {}, egress=[dns_egress()], opts=opts)
+    for flow in flows:
+        if flow.ingress or flow.egress:
+            policy(f"{name}-{flow.name}", object_meta(f"{component}-{flow.name}", namespace, "network-policy"),
+                   flow.pods, ingress=list(flow.ingress) or None, egress=list(flow.egress) or None, opts=opts)
+
+
 def policy(
     name: str, metadata: k8s.meta.v1.ObjectMetaArgs, selector: pulumi.Input[dict[str, str]], *,
     ingress: list | None = None, egress: list | None = None, opts: pulumi.ResourceOptions,
@@ -113,11 +157,8 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
         # Model pods: the model is on their volume, so they need nothing outside the cluster but DNS.
         policy(f"{name}-model-pods", meta("model-pods"), args.model_pod_labels, ingress=model_rules,
                egress=[dns_egress()], opts=child)
-        epp_egress = None
-        if args.api_server_cidrs:
-            # The EPP watches pods and pools through the API and scrapes its model pods' metrics; nothing else.
-            epp_egress = [dns_egress(), egress_to(addresses(args.api_server_cidrs), args.api_server_port),
-                          egress_to([pods(args.model_pod_labels)], args.model_port)]
+        # The EPP watches pods and pools through the API and scrapes its model pods' metrics; nothing else.
+        epp_egress = [dns_egress(), args.network.api_egress(), egress_to([pods(args.model_pod_labels)], args.model_port)]
         policy(f"{name}-epp", meta("epp"), args.epp_pod_labels, ingress=epp_rules, egress=epp_egress, opts=child)
         if args.loader_pod_labels is not None:
             pull = egress_to(addresses(args.registry_cidrs) or None, *args.registry_ports)
@@ -149,8 +190,7 @@ class NamespaceIsolation(pulumi.ComponentResource):
     def __init__(self, name: str, args: NamespaceIsolationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:network:NamespaceIsolation", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        policy(f"{name}-default-deny", object_meta("default-deny-ingress", args.namespace, "network-policy"), {},
-               ingress=[], opts=child)
+        fence_namespace(name, args.namespace, [], "serving", child)
         clients = k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=tcp_ports(*args.gateway_ports))
         # A proxy reaches its control plane (xDS), the EPPs (ext-proc) and the model pods they pick, and DNS.
         cp_namespace, cp_labels, xds_port = args.control_plane
@@ -158,7 +198,7 @@ class NamespaceIsolation(pulumi.ComponentResource):
         backends = [egress_to([pods(labels)], port) for labels, port in args.backends]
         processors = [egress_to([pods(labels)], port) for labels, port in args.processors]
         if args.model_gateway is None:
-            egress = [dns_egress(), xds, *processors, *backends] if args.limit_proxy_egress else None
+            egress = [dns_egress(), xds, *processors, *backends] if args.limit_proxy_egress else [egress_anywhere()]
         else:
             # Body-based routing: the public proxy calls the router and forwards to the internal proxy, which alone
             # reaches the EPPs and model pods, and takes requests from the public proxy only.
@@ -170,11 +210,3 @@ class NamespaceIsolation(pulumi.ComponentResource):
         policy(f"{name}-gateway", object_meta("gateway-clients", args.namespace, "network-policy"),
                args.gateway_pod_labels, ingress=[clients], egress=egress, opts=child)
         self.register_outputs({})
-
-
-def scrape_only(name: str, namespace: pulumi.Input[str], pod_labels: dict[str, str], port: int, prometheus_namespace: str,
-                opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
-    """Only Prometheus reaches these pods, and only on their metrics port (the GPU exporter)."""
-    short = pod_labels.get("app") or pod_labels.get("app.kubernetes.io/name")
-    return policy(name, object_meta(f"{short}-scrape-only", namespace, "network-policy"),
-                  pod_labels, ingress=[ingress_from([prometheus(prometheus_namespace)], port)], opts=opts)

@@ -3,7 +3,8 @@
 
 Exit codes: 0 ok, 1 a mandatory policy or config check is violated (check) or a chart could not be pulled,
 2 the configuration is invalid, Helm refused a chart's values, or a chart or file is not what charts.lock.json pins,
-3 a chart could not be rendered, so what it deploys was not checked (the render is still written).
+3 a chart could not be rendered, so what it deploys was not checked (the render is still written), or (check) a GPU
+stack declares no gpu.nodes, so its GPU capacity was not checked.
 """
 
 from __future__ import annotations

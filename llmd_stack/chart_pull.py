@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -165,7 +166,9 @@ def pull(
 
 
 def run(project_dir: Path, stacks: list[str] | None, cache: ChartCache, everything: bool = False) -> int:
-    """Print one line per chart or file; 2 when one does not match the lock, 1 when one could not be fetched."""
+    """Print one line per chart or file; 2 when one does not match the lock or a stack file is invalid (its charts
+    are unknown: fetching cannot help, and `make` must not call that a fetch failure), 1 when one could not be
+    fetched."""
     names = stacks or stack_names(project_dir)
     wanted, skipped = wanted_by(project_dir, names)
     if everything:
@@ -180,7 +183,10 @@ def run(project_dir: Path, stacks: list[str] | None, cache: ChartCache, everythi
     refused = [item for item, status in results if status.startswith("refused")]
     print(f"chart cache {cache.folders[0]}: {len(results) - len(failed) - len(refused)} of {len(results)} present"
           + (f"; {len(refused)} refused: not the bytes {LOCK_FILE.name} pins" if refused else ""))
-    return 2 if refused else 1 if failed else 0
+    if skipped:
+        print(f"error: {len(skipped)} stack file(s) invalid (skipped above), so their charts are unknown; "
+              "`python -m llmd_stack render --stack <name>` shows every problem", file=sys.stderr)
+    return 2 if refused or skipped else 1 if failed else 0
 
 
 def lock(project_dir: Path, cache: ChartCache, lock_file: Path = LOCK_FILE) -> int:

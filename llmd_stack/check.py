@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .capacity import not_checked
 from .charts import RELEASE_TYPE
 from .config_checks import CONFIG_CHECKS, config_violations
 from .engine import RenderResult
@@ -191,7 +192,8 @@ EXIT_INCOMPLETE = 3
 
 def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None, verbose: bool = False) -> int:
     """Print the verdicts (`verbose`: the full table). 1 when a mandatory rule or a config check is violated, else 3
-    when something could not be checked (a green check means everything was checked), else 0."""
+    when something could not be checked (a chart not rendered, GPU capacity without gpu.nodes: a green check means
+    everything was checked), else 0."""
     found = judged(violations(result, overrides), result)
     config_found = config_violations(result)
     verdict_list = verdicts(found, overrides, result, config_found)
@@ -212,6 +214,10 @@ def run_checks(result: RenderResult, overrides: Mapping[str, Any] | None = None,
     if releases:
         print(f"error: not checked: {', '.join(releases)} (a helm.v3.Release is one opaque resource, in a real preview "
               "too)", file=sys.stderr)
+    capacity_unchecked = not_checked(result.warnings)
+    if capacity_unchecked:
+        # The config check a stack without an inventory cannot have: not verified, so never a green check.
+        print("not verified: GPU capacity (gpu.nodes not set: the warning above says what the models need)")
     if mandatory or config_found:
         return EXIT_VIOLATED
-    return EXIT_INCOMPLETE if incomplete(verdict_list, result) else 0
+    return EXIT_INCOMPLETE if incomplete(verdict_list, result) or capacity_unchecked else 0

@@ -14,7 +14,7 @@ from components.routing.contract import Finding, Guard
 from policies.rules.metric_names import EPP_METRIC_FLAG_NAMES, LLMD_RELEASE_VLLM, VLLM_METRICS, engine_family
 from policies.rules.versions import SAFE_UPGRADES_FROM, release
 
-from .topology import Problem, body_based_routing
+from .topology import Problem, body_based_routing, serving  # serving: a retired model runs no engine
 from .types import image_tag, version_tuple
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def _metric_names_not_emitted(cfg: "StackConfig") -> list[Finding]:
         if not isinstance(value, str) or value == "":
             continue
         metric = value.split("{", 1)[0]
-        for i, model in enumerate(cfg.models):
+        for i, model in serving(cfg):
             generation = model.engine.metrics_generation
             if metric not in VLLM_METRICS[generation]:
                 findings.append((f"scheduling.extraFlags.{flag}", f"{metric!r} is not emitted by models[{i}] "
@@ -40,7 +40,7 @@ def _legacy_dra_block(cfg: "StackConfig") -> list[Finding]:
     if version_tuple(cfg.model_service.chart_version) < (0, 4, 0):
         return []
     findings = []
-    for i, model in enumerate(cfg.models):
+    for i, model in serving(cfg):
         if "dra" in model.extra_values:
             findings.append((f"models[{i}].extraValues.dra", "the top-level `dra:` block is the v0.3 layout; "
                              "modelservice >= v0.4 ignores it silently (pods fall back to nvidia.com/gpu). "
@@ -98,7 +98,7 @@ def _body_router_vs_provider(cfg: "StackConfig") -> list[Finding]:
 def _engine_release_known(cfg: "StackConfig") -> list[Finding]:
     """llm-d's images are tagged with the llm-d release: the vLLM under it decides the metric names."""
     findings = []
-    for i, model in enumerate(cfg.models):
+    for i, model in serving(cfg):
         image = model.engine.resolved_image
         found = release(image_tag(image) or "")
         if model.engine.kind == "vllm" and engine_family(image) == "llm-d" and (found is None or found[:2] not in LLMD_RELEASE_VLLM):
@@ -123,9 +123,16 @@ def _vllm_xpu_on_a770(cfg: "StackConfig") -> list[Finding]:
     return [
         (f"models[{i}].engine.kind", "upstream vLLM's XPU backend is broken on Arc A7xx since vLLM 0.10; "
          "ipex-llm (0.8.3-b19) is the last working A770 image")
-        for i, model in enumerate(cfg.models)
+        for i, model in serving(cfg)
         if model.engine.kind == "vllm"
     ]
+
+
+def _gpu_model_known(cfg: "StackConfig") -> list[Finding]:
+    from components.gpu_models import model_warning
+
+    warning = model_warning(cfg.gpu.selection.model) if cfg.gpu.enabled else None
+    return [("gpu.selection.model", warning)] if warning else []
 
 
 CORE_GUARDS: tuple[Guard, ...] = (
@@ -152,6 +159,10 @@ CORE_GUARDS: tuple[Guard, ...] = (
     Guard("vllm-xpu-a770", "warning",
           "Upstream vLLM XPU is broken on the A770 since vLLM 0.10; IPEX-LLM is archived, 0.8.3-b19 is its last A770 "
           "image.", _vllm_xpu_on_a770),
+    Guard("gpu-model-known", "warning",
+          "The Intel GPU DRA driver publishes each card's model string from its own PCI ID table (gpu-v0.11.0: A770, "
+          "B580, B60, Max 1550, ...; \"Unknown\" for an ID it lacks); a claim selecting a model no device has stays "
+          "Pending.", _gpu_model_known),
 )
 # Core guards, then each routing variant's (components/routing/*.py): the table docs/version-guards.md shows.
 GUARDS: tuple[Guard, ...] = (*CORE_GUARDS, *VARIANT_GUARDS)

@@ -26,6 +26,7 @@ from components.routing.kgateway import GATEWAY_API_VERSION as KGATEWAY_GATEWAY_
 from components.routing.kgateway import KGATEWAY
 from components.routing.llmd_router import LLMD_ROUTER
 
+from .capacity import capacity_problems
 from .compat import guard_problems
 from .topology import (
     Problem,
@@ -33,6 +34,7 @@ from .topology import (
     gateway_service_ports,
     route_match_key,
     routed_by_body,
+    serving,
     shared_groups,
     tls_secret,
 )
@@ -166,10 +168,24 @@ class GpuSelection(_Strict):
 
     model: str = Field(
         "A770",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
-        description="GPU model as the driver reports it (`gpu.intel.com` attribute `model`).",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./_-]*$",  # `/`: the driver publishes "A40/A50"
+        description="GPU model as the driver publishes it (`gpu.intel.com` attribute `model`, exact: `A770`, `B580`, "
+        "`B60`, `Max 1550`; docs/deploy.md lists them). One the driver does not know is a warning.",
     )
     min_memory: Quantity | None = Field(None, description="Minimum device memory, e.g. `16Gi` (capacity `memory`).")
+
+
+class GpuNode(_Strict):
+    """A node with GPUs the stack may schedule model pods on, and its cards."""
+
+    name: str = Field(..., pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253,
+                      description="Node name as `kubectl get nodes` prints it.")
+    cards: int = Field(..., ge=1, le=64, description="Its GPUs of this model (`kubectl get resourceslices` lists "
+                       "one device per card).")
+    model: str = Field(
+        ..., pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+        description="The cards' model as the DRA driver reports it (`gpu.intel.com` attribute `model`), as in "
+        "gpu.selection.model.")
 
 
 class DraDriverConfig(_Strict):
@@ -196,6 +212,24 @@ class GpuConfig(_Strict):
     )
     driver: DraDriverConfig = DraDriverConfig()
     selection: GpuSelection = GpuSelection()
+    nodes: list[GpuNode] | None = Field(
+        None,
+        description="The GPU inventory: the nodes gpu.nodeSelector selects, each with its cards. Every model's "
+        "replicas x gpusPerReplica (a replica's GPUs on one node), and the pods a rollout adds, must fit on the cards "
+        "of gpu.selection.model, or the config is refused. Unset on a GPU stack: a warning, and `check` exits 3 "
+        "(capacity not verified).",
+    )
+
+    @field_validator("nodes")
+    @classmethod
+    def _unique_nodes(cls, value: list[GpuNode] | None) -> list[GpuNode] | None:
+        # A node with cards of two models is listed once per model.
+        keys = [(node.name, node.model) for node in value or []]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            name, model = repeated[0]
+            raise ValueError(f"node {name!r} with {model} cards is listed twice; give all its {model} cards in one entry")
+        return value
 
 
 # --- registry and model loading ----------------------------------------------------------------------------------
@@ -275,6 +309,17 @@ class ModelKitRef(_Strict):
         "folder; vLLM's `--model` is the unpack folder joined with it.",
     )
 
+    @field_validator("repository", mode="before")
+    @classmethod
+    def _no_registry_host(cls, value: Any) -> Any:
+        # Before the pattern: `harbor:8443/llm/x` would only be told it does not match a regex.
+        first, _, rest = value.partition("/") if isinstance(value, str) else ("", "", "")
+        if rest and ("." in first or ":" in first or first == "localhost"):
+            raise ValueError(f"{value!r} starts with a registry host ({first}): give only the repository path inside "
+                             f"the Harbor project (e.g. {rest.split('/', 1)[-1]!r}); the program prefixes "
+                             "registry.host and the project (modelKit.project or registry.project)")
+        return value
+
     @model_validator(mode="after")
     def _tag_or_digest(self) -> "ModelKitRef":
         if (self.tag is None) == (self.digest is None):
@@ -305,6 +350,34 @@ ENGINE_DEFAULT_IMAGES: dict[str, str] = {
     "ipex-llm": "intelanalytics/ipex-llm-serving-xpu:0.8.3-b19",
     "sim": "ghcr.io/llm-d/llm-d-inference-sim:v0.10.2",
 }
+# An upstream vLLM XPU build (the b60 stack's), for fix lines; not a default (see above).
+VLLM_XPU_EXAMPLE = "vllm/vllm-openai-xpu:v0.27.1"
+
+
+def engine_image_problem(kind: str, image: str) -> str | None:
+    """An engine image that contradicts its kind on this Intel GPU stack, told by the engine families and GPU
+    backends the policy pack reads images with; None when they agree. Ends with the key to change and what fits."""
+    from policies.rules.metric_names import engine_family, gpu_backend
+
+    family, backend = engine_family(image), gpu_backend(image)
+    families = {"sim": ("sim",), "ipex-llm": ("ipex-llm",), "vllm": ("vllm", "llm-d")}[kind]
+    if family in families and backend in ("xpu", "none"):
+        return None
+    # What the image is; and, when it is a usable XPU engine of another kind, that kind.
+    fits = {"ipex-llm": "ipex-llm", "sim": "sim"}.get(family, "vllm") if backend in ("xpu", "none") else None
+    what = {"cuda": "a CUDA (NVIDIA) build", "rocm": "a ROCm (AMD) build", "cpu": "a CPU build"}.get(
+        backend, {"sim": "the llm-d inference simulator", "ipex-llm": "IPEX-LLM's XPU image"}.get(family, "an XPU build of vLLM"))
+    other_kind = f"engine.kind: {fits} (this image's kind)" if fits else None
+    if kind == "vllm":
+        fix = [f"engine.image to an XPU build of vLLM (e.g. {VLLM_XPU_EXAMPLE} or intel/vllm:<version>-xpu)"]
+    else:
+        fix = [f"engine.image: {ENGINE_DEFAULT_IMAGES[kind]} (or leave it unset)"]
+        if kind == "ipex-llm" and not fits:
+            fix.append(f"engine.kind: vllm with an XPU build of vLLM (e.g. {VLLM_XPU_EXAMPLE})")
+    wanted = {"ipex-llm": "IPEX-LLM's XPU image", "vllm": "an XPU build of vLLM (Intel GPUs need one)",
+              "sim": "the llm-d inference simulator"}[kind]
+    return f"{image} is {what}, but kind {kind!r} runs {wanted}: set " + " or ".join(
+        ([other_kind] if other_kind else []) + fix)
 
 
 class EngineConfig(_Strict):
@@ -317,14 +390,19 @@ class EngineConfig(_Strict):
     """`--max-model-len`; unset uses the model's own."""
     extra_args: list[str] = Field(default_factory=list, description="Appended to the engine command line.")
 
+    @field_validator("image")
+    @classmethod
+    def _image_matches_kind(cls, value: str | None, info: Any) -> str | None:
+        kind = info.data.get("kind")  # absent when the kind itself was invalid
+        problem = engine_image_problem(kind, value) if value and kind else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _image_for_vllm(self) -> "EngineConfig":
         if self.image is None and self.kind not in ENGINE_DEFAULT_IMAGES:
             raise ValueError(f"engine {self.kind!r} has no default image; set image to a pinned XPU build of vLLM")
-        if self.kind == "vllm" and self.image and "xpu" not in self.image.lower():
-            # vllm/vllm-openai and most tags are CUDA builds: on Arc GPUs they find no device and crash-loop.
-            raise ValueError(f"image {self.image!r} is not an XPU build of vLLM (Intel GPUs need one, e.g. "
-                             "intel/vllm:<version>-xpu)")
         return self
 
     @property
@@ -383,6 +461,10 @@ class ModelConfig(_Strict):
     name: DnsLabel = Field(..., max_length=30, description="Short id; prefixes every object of this model.")
     served_name: str = Field(..., min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
     """Model name clients send in requests (`--served-model-name`)."""
+    state: Literal["serving", "retired", "removed"] = Field(
+        "serving", description="`serving`; `retired`: serves nothing and keeps its model cache PVC as it is; "
+        "`removed`: its cache PVC leaves the stack (after `pulumi state unprotect`; the PVC stays in the cluster), "
+        "then the entry can go. See docs/models.md.")
     model_kit: ModelKitRef | None = None
     """The ModelKit in Harbor: `<registry.host>/<project>/<repository>:<tag>` or `@<digest>`."""
     cache: ModelCacheConfig = ModelCacheConfig()
@@ -973,7 +1055,12 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
 def _cross_checks(cfg: StackConfig) -> list[Problem]:
     problems: list[Problem] = []
     by_body = body_based_routing(cfg)
-    names = [m.name for m in cfg.models]
+    names = [m.name for _, m in serving(cfg)]
+    if not names:
+        problems.append(Problem("models", (
+            "every model is retired or removed: nothing to serve, and the gateway, pools and monitoring would have "
+            "nothing behind them; keep at least one model with state: serving (docs/models.md)")))
+    idle = {m.name: (i, m.state) for i, m in enumerate(cfg.models) if m.state != "serving"}
     groups = shared_groups(cfg) if by_body else []
     if len(groups) > 1:
         second = groups[1][0]
@@ -989,6 +1076,11 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
         problems.append(Problem("gateway.defaultModel", (
             f"required with body-based routing: the model that serves requests naming none (GET /v1/models, health "
             f"checks) or an unknown one; one of {', '.join(names)}")))
+    elif cfg.gateway.default_model in idle:
+        index, state = idle[cfg.gateway.default_model]
+        problems.append(Problem("gateway.defaultModel", (
+            f"{cfg.gateway.default_model!r} is {state} (models[{index}].state) and serves nothing: name a serving model"
+            + (f" ({', '.join(names)})" if names else ""))))
     elif cfg.gateway.default_model is not None and cfg.gateway.default_model not in names:
         close = difflib.get_close_matches(cfg.gateway.default_model, names, n=1)
         problems.append(Problem("gateway.defaultModel", f"no model named {cfg.gateway.default_model!r} in models"
@@ -1003,6 +1095,8 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
         if model.name in seen_names:
             problems.append(Problem(f"{at}.name", f"duplicate model name {model.name!r} (also models[{seen_names[model.name]}])"))
         seen_names.setdefault(model.name, i)
+        if model.state != "serving":
+            continue  # names its cache (URNs, object names); routes, serves and claims nothing
         if model.served_name in seen_served:
             problems.append(
                 Problem(f"{at}.servedName", f"duplicate served name {model.served_name!r} (also models[{seen_served[model.served_name]}])")
@@ -1031,6 +1125,8 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
             )
         if model.engine.kind != "sim" and model.model_kit is None:
             problems.append(Problem(f"{at}.modelKit", f"required for engine {model.engine.kind!r} (only 'sim' loads no model)"))
+        if model.model_kit is not None:
+            problems += _repository_prefix(cfg, model.model_kit, at)
         if model.cache.access_mode == "ReadWriteOncePod" and model.replicas > 1:
             problems.append(
                 Problem(f"{at}.cache.accessMode", "ReadWriteOncePod lets one pod mount the model; use ReadWriteOnce or ReadWriteMany")
@@ -1089,7 +1185,21 @@ def _cross_checks(cfg: StackConfig) -> list[Problem]:
         problems.append(
             Problem("cluster.kubernetesVersion", "the Intel GPU DRA driver 0.11 needs Kubernetes >= 1.34 (resource.k8s.io/v1)")
         )
-    return problems
+    return problems + capacity_problems(cfg)
+
+
+def _repository_prefix(cfg: StackConfig, kit: ModelKitRef, at: str) -> list[Problem]:
+    """A repository written with what the program puts in front of it (Harbor's UI shows `<project>/<name>`):
+    `<host>/<project>/<project>/<name>` would be pulled, and fail only in the loader Job."""
+    project = kit.project or cfg.registry.project
+    segments = kit.repository.split("/")
+    for prefix, what in ((cfg.registry.host, "registry.host"), (project, "the Harbor project")):
+        if len(segments) > 1 and segments[0] == prefix:
+            rest = segments[2:] if segments[1] == project and len(segments) > 2 else segments[1:]
+            return [Problem(f"{at}.modelKit.repository", (
+                f"{kit.repository!r} starts with {what} ({prefix}): give only the repository path inside the project "
+                f"({'/'.join(rest)!r}); the program prefixes registry.host/{project} itself"))]
+    return []
 
 
 def _tls_problems(cfg: StackConfig) -> list[Problem]:
@@ -1101,7 +1211,7 @@ def _tls_problems(cfg: StackConfig) -> list[Problem]:
         problems.append(Problem("gateway.tls.secretName", "contradicts certificates.enabled: the certificate comes "
                                 "either from your Secret or from cert-manager; drop one"))
     covered = [*certificates.dns_names, *certificates.ip_addresses,
-               *(host for model in cfg.models for host in model.route.hostnames)]
+               *(host for _, model in serving(cfg) for host in model.route.hostnames)]
     if certificates.enabled and not covered:
         problems.append(Problem("certificates.dnsNames", "required: the names (or certificates.ipAddresses) clients "
                                 "reach the gateway by; the models' route hostnames count too, and there are none"))
@@ -1109,7 +1219,7 @@ def _tls_problems(cfg: StackConfig) -> list[Problem]:
     if gateway.plain_http and has_tls:
         problems.append(Problem("gateway.plainHttp", "contradicts the HTTPS listener (certificates.enabled or "
                                 "gateway.tls.secretName); to keep HTTP beside HTTPS set gateway.tls.allowHttp"))
-    needs_key = not gateway.open_access and any(m.engine.kind != "sim" for m in cfg.models)
+    needs_key = not gateway.open_access and any(m.engine.kind != "sim" for _, m in serving(cfg))
     if needs_key and not has_tls and not gateway.plain_http:
         problems.append(Problem("gateway.tls", (
             "the API key and every prompt would cross the network in clear: serve HTTPS with certificates.enabled: "
@@ -1168,9 +1278,9 @@ def _secret_problems(
 
 def _secret_needed(cfg: StackConfig, key: str) -> bool:
     if key == "registryToken":
-        return any(m.model_kit is not None for m in cfg.models)
+        return any(m.model_kit is not None for _, m in serving(cfg))  # a retired cache loads nothing
     if key == "apiKey":
-        return not cfg.gateway.open_access and any(m.engine.kind != "sim" for m in cfg.models)
+        return not cfg.gateway.open_access and any(m.engine.kind != "sim" for _, m in serving(cfg))
     return cfg.monitoring.enabled and cfg.monitoring.prometheus.mode == "install" and cfg.monitoring.grafana
 
 

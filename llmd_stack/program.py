@@ -29,6 +29,7 @@ from components.meta import namespace as meta_namespace
 from components.meta import object_meta
 from components.modelkit import Cosign, ModelKitCache, ModelKitCacheArgs, RegistryAccess
 from components.network import (
+    ClusterNetwork,
     NamespaceIsolation,
     NamespaceIsolationArgs,
     ServingNetworkPolicies,
@@ -46,9 +47,11 @@ from components.monitoring import (
 )
 from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, ModelServiceArgs, Resources
 
+from .capacity import capacity_warnings
 from .compat import deployed_problems, guard_warnings
 from .config import ConfigError, LoadedStack, ModelConfig, StackConfig
-from .topology import Problem, body_based_routing, gateway_service_ports, routed_by_body
+from .lifecycle import keeps_cache, lifecycle_problems, lifecycle_warnings
+from .topology import Problem, body_based_routing, gateway_service_ports, routed_by_body, serving
 
 API_KEY_FIELD = "api-key"
 
@@ -87,7 +90,8 @@ def model_cache(
 ) -> ModelKitCache:
     kit = model.model_kit
     token = loaded.secrets.registry_token
-    assert kit is not None and token is not None  # parse_config requires both for a model with a ModelKit
+    retired = model.state == "retired"  # the PVC only: nothing is pulled, so no token is needed
+    assert kit is not None and (token is not None or retired)  # parse_config requires both for a serving ModelKit
     cosign = cfg.loader.cosign
     return ModelKitCache(
         f"{model.name}-cache",
@@ -100,10 +104,12 @@ def model_cache(
             storage_class=model.cache.storage_class,
             access_mode=model.cache.access_mode,
             loader_image=cfg.loader.image,
-            registry=RegistryAccess(cfg.registry.host, cfg.registry.robot_account, token, cfg.registry.ca_cert, cfg.registry.tls),
+            registry=None if retired else RegistryAccess(cfg.registry.host, cfg.registry.robot_account, token,
+                                                         cfg.registry.ca_cert, cfg.registry.tls),
             cosign=Cosign(cosign.public_key, cosign.cert_identity, cosign.cert_oidc_issuer) if cosign else None,
             node_selector=dict(cfg.gpu.node_selector) if model.engine.kind != "sim" else None,
             path_in_kit=kit.model_path,
+            retired=retired,
         ),
         opts=opts,
     )
@@ -131,7 +137,7 @@ def registry_ports(host: str) -> tuple[int, ...]:
 
 def api_key_warnings(cfg: StackConfig, loaded: LoadedStack) -> list[str]:
     """An API left open on purpose, or a key the simulator cannot use, said before deploy."""
-    engines = {m.engine.kind for m in cfg.models}
+    engines = {m.engine.kind for _, m in serving(cfg)}
     if loaded.secrets.api_key is None and engines - {"sim"}:
         return ["gateway.openAccess: the inference API is open to whoever reaches the gateway (no apiKey)"]
     if loaded.secrets.api_key is not None and "sim" in engines:
@@ -147,7 +153,7 @@ def placement_warnings(cfg: StackConfig) -> list[str]:
         f"models[{i}].cache.accessMode: {model.cache.access_mode} without gpu.nodeSelector: the loader Job may run on a "
         "node without a GPU and bind the node-local volume (k3s local-path) there; the model pods must run where the "
         "volume is and would stay Pending. Set gpu.nodeSelector to your GPU nodes' label"
-        for i, model in enumerate(cfg.models)
+        for i, model in serving(cfg)
         if model.engine.kind != "sim" and model.cache.access_mode != "ReadWriteMany"
     ]
 
@@ -266,6 +272,10 @@ def route(cfg: StackConfig, model: ModelConfig, pool: InferencePool) -> PoolRout
     )
 
 
+def cluster_network(cfg: StackConfig) -> ClusterNetwork:
+    return ClusterNetwork(tuple(cfg.cluster.api_server.cidrs), cfg.cluster.api_server.port)
+
+
 def body_router(cfg: StackConfig, namespace: pulumi.Input[str], provider: GatewayProvider,
                 opts: pulumi.ResourceOptions) -> BodyBasedRouter:
     bbr = cfg.gateway.bbr
@@ -281,8 +291,7 @@ def body_router(cfg: StackConfig, namespace: pulumi.Input[str], provider: Gatewa
             gateway_pod_labels=provider.proxy_pod_labels(cfg.gateway.name),
             network_policies=cfg.cluster.network_policies,
             prometheus_namespace=cfg.monitoring.prometheus.namespace if cfg.monitoring.enabled else None,
-            api_server_cidrs=tuple(cfg.cluster.api_server.cidrs),
-            api_server_port=cfg.cluster.api_server.port,
+            network=cluster_network(cfg),
         ),
         opts=opts,
     )
@@ -314,6 +323,7 @@ def gateway_certificate(cfg: StackConfig, namespace: pulumi.Input[str], opts: pu
             chart_version=certs.chart_version,
             cert_manager_namespace=certs.namespace,
             ca_common_name=certs.ca_common_name,
+            network=cluster_network(cfg) if cfg.cluster.network_policies else None,
         ),
         opts=opts,
     )
@@ -392,6 +402,12 @@ def monitoring(
             targets=targets,
             exporter=exporter,
             body_router=BodyRouterTarget(cfg.cluster.namespace, router.pod_labels, (router,)) if router else None,
+            network=cluster_network(cfg) if cfg.cluster.network_policies else None,
+            serving_scrape_targets=(
+                *((services[m.name].pod_labels, services[m.name].port) for m in cfg.models),
+                *((pools[m.name].epp_pod_labels, pools[m.name].epp_ports[1]) for m in cfg.models),
+                *(((router.pod_labels, router.metrics_port),) if router else ()),
+            ),
         ),
         opts=opts,
     )
@@ -400,24 +416,34 @@ def monitoring(
 def build(loaded: LoadedStack) -> None:
     cfg = loaded.config
     # What the stack's last update makes impossible now: refused before any resource is registered.
-    problems = deployed_problems(deployed_outputs(), cfg)
+    deployed = deployed_outputs()
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    problems = [*deployed_problems(deployed, cfg), *lifecycle_problems(deployed, cfg, project, stack)]
     if problems:
         raise ConfigError(problems)
     for warning in guard_warnings(cfg):
         pulumi.log.warn(str(warning))
-    for warning in [*api_key_warnings(cfg, loaded), *placement_warnings(cfg)]:
+    for warning in [*api_key_warnings(cfg, loaded), *placement_warnings(cfg), *capacity_warnings(cfg),
+                    *lifecycle_warnings(deployed, cfg, project, stack)]:
         pulumi.log.warn(warning)
     provider = kubernetes_provider(cfg)
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
 
     # Deleting a namespace deletes what is in it, "retained" PVCs too: one that holds the model caches is kept as
     # they are (protected against deletion and replacement, retained by a destroy).
-    holds_data = any(model.model_kit is not None for model in cfg.models)
+    holds_data = any(keeps_cache(model) for model in cfg.models)
     serving_namespace = meta_namespace(
         "serving-namespace", cfg.cluster.namespace, "serving", "baseline",
         pulumi.ResourceOptions(provider=provider, protect=holds_data, retain_on_delete=holds_data),
     )
     namespace = serving_namespace.metadata.name
+
+    # A retired model keeps only its cache PVC, registered as when it served; from here on `cfg.models` is the
+    # serving models, so nothing else (loader, model service, pool, route, policies, monitors) sees a retired one.
+    caches: dict[str, ModelKitCache | None] = {
+        model.name: model_cache(cfg, loaded, model, namespace, opts)
+        for model in cfg.models if model.state == "retired" and model.model_kit}
+    cfg = cfg.model_copy(update={"models": [model for _, model in serving(cfg)]})
 
     gpu = None
     if cfg.gpu.enabled:
@@ -429,6 +455,7 @@ def build(loaded: LoadedStack) -> None:
                 health_monitoring=cfg.gpu.driver.health_monitoring,
                 selector=GpuSelector(cfg.gpu.selection.model, cfg.gpu.selection.min_memory),
                 node_selector=dict(cfg.gpu.node_selector),
+                network=cluster_network(cfg) if cfg.cluster.network_policies else None,
             ),
             opts=opts,
         )
@@ -451,7 +478,7 @@ def build(loaded: LoadedStack) -> None:
     two_gateways = body_based_routing(cfg) and not gateway_provider.processor_before_routing
     model_gateway = model_gateway_name(gateway_cfg.name) if two_gateways else gateway_cfg.name
     for model in cfg.models:
-        cache = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
+        cache = caches[model.name] = model_cache(cfg, loaded, model, namespace, opts) if model.model_kit else None
         services[model.name] = model_service(cfg, model, namespace, gpu, cache, opts, api_key)
         pool = pools[model.name] = inference_pool(cfg, model, services[model.name], namespace, gaie_crds, opts)
         routes.append(route(cfg, model, pool))
@@ -470,8 +497,7 @@ def build(loaded: LoadedStack) -> None:
                     loader_pod_labels=cache.loader_pod_labels if cache else None,
                     registry_cidrs=tuple(cfg.registry.cidrs),
                     registry_ports=registry_ports(cfg.registry.host),
-                    api_server_cidrs=tuple(cfg.cluster.api_server.cidrs),
-                    api_server_port=cfg.cluster.api_server.port,
+                    network=cluster_network(cfg),
                 ),
                 opts=opts,
             )
@@ -516,6 +542,7 @@ def build(loaded: LoadedStack) -> None:
             body_processor=BodyProcessor(router.service_name, router.port, (router,)) if router else None,
             api_key_secret=api_key.secret_name if api_key else None,
             tls_waits_for=(certificate,) if certificate else (),
+            network=cluster_network(cfg) if cfg.cluster.network_policies else None,
         ),
         opts=opts,
     )
@@ -550,6 +577,13 @@ def build(loaded: LoadedStack) -> None:
             for model in cfg.models
         },
     )
+    # Every model cache the stack holds, serving or retired: the next update refuses to drop one unannounced
+    # (lifecycle_problems) and names the PVC and its URN in the way out.
+    pulumi.export("modelCaches", {
+        name: {"state": "retired" if name not in services else "serving", "namespace": cfg.cluster.namespace,
+               "pvc": cache.claim_name, "urn": cache.claim.urn}
+        for name, cache in caches.items() if cache is not None
+    })
     pulumi.export("grafana", grafana_access(cfg))
     # The homelab CA clients must trust (None: the certificate comes from elsewhere).
     pulumi.export("certificateAuthority", certificate_authority(certificate))

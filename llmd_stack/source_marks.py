@@ -29,6 +29,9 @@ def yaml_error_text(exc: yaml.YAMLError) -> tuple[str, Mark | None]:
     """A YAML error as one sentence and where it is: the problem first, then what was being read."""
     if not isinstance(exc, yaml.MarkedYAMLError):
         return f"not valid YAML: {exc}", None
+    plain = _plain_words(exc)
+    if plain:
+        return plain
     problem = exc.problem or "cannot be read"
     if "'\\t'" in problem:
         problem = "a tab character: YAML indents with spaces only"
@@ -37,6 +40,39 @@ def yaml_error_text(exc: yaml.YAMLError) -> tuple[str, Mark | None]:
         context = f" ({exc.context} started at line {exc.context_mark.line + 1})"
     mark = exc.problem_mark or exc.context_mark
     return f"not valid YAML: {problem}{context}", Mark.of(mark) if mark else None
+
+
+def _plain_words(exc: yaml.MarkedYAMLError) -> tuple[str, Mark] | None:
+    """The common indentation mistakes PyYAML reports in parser terms (`expected <block end>, but found '?'`), said
+    in the file's terms at the line to edit; PyYAML's own words stay at the end, to search for. None for others."""
+    problem, context, at = exc.problem or "", exc.context or "", exc.problem_mark
+    if at is None:
+        return None
+    start = f"line {exc.context_mark.line + 1}" if exc.context_mark is not None else "above"
+    pyyaml = f" (PyYAML: {problem})"
+    if problem.startswith("expected <block end>") and "block collection" in context:
+        return (f"not valid YAML: this line is lined up with the list items (`- `) that start at {start} but is not "
+                "one: indent it like the keys of the item above it, or start it with `- `" + pyyaml, Mark.of(at))
+    if problem.startswith("expected <block end>") and problem.endswith("found '-'"):
+        return (f"not valid YAML: a list item (`- `) among the keys of the mapping that starts at {start}: a list "
+                "belongs under its key, indented deeper than the key" + pyyaml, Mark.of(at))
+    if problem.startswith("expected <block end>"):
+        return (f"not valid YAML: this line is indented differently from the keys above it (the mapping that starts "
+                f"at {start}): the keys of one mapping, and the `- ` items of one list, must line up, with the same number "
+                "of spaces" + pyyaml, Mark.of(at))
+    if problem == "mapping values are not allowed here":
+        line = (at.buffer or "").split("\n")[at.line] if getattr(at, "buffer", None) else ""
+        if ": " in line[: at.column].strip():  # `key: value: more` on one line
+            return ("not valid YAML: a second `: ` on this line: a value that holds `: ` must be quoted "
+                    "(key: \"a: b\")" + pyyaml, Mark.of(at))
+        return ("not valid YAML: this key is indented deeper than the key above it, which already has a value on its "
+                "own line: line the two keys up (or, if the line above should hold a mapping, leave its value "
+                "empty)" + pyyaml, Mark.of(at))
+    if problem == "could not find expected ':'" and exc.context_mark is not None:
+        # The key without its colon is where the scan started, not where it gave up.
+        return ("not valid YAML: this line is not `key: value` (it has no `:`): add the colon, or indent it under its "
+                "key if it continues the value above" + pyyaml, Mark.of(exc.context_mark))
+    return None
 
 
 def _segments(path: str) -> list[str | int]:

@@ -87,6 +87,22 @@ def stack_names(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
+# Namespaces a stack file may hold besides the project's: Pulumi's own and the provider the program uses.
+OTHER_NAMESPACES = ("pulumi", "kubernetes")
+
+
+def _unknown_namespace(namespace: str, name: str, project: str) -> str:
+    from .config import SECRET_KEYS, StackConfig
+
+    keys = [field.alias or n for n, field in StackConfig.model_fields.items()] + list(SECRET_KEYS)
+    similar = difflib.SequenceMatcher(None, namespace, project).ratio() >= 0.8
+    if name in keys or similar:
+        return (f"`{namespace}:{name}` is not a key of this project (`{project}` in Pulumi.yaml); did you mean "
+                f"`{project}:{name}`?")
+    return (f"unknown config namespace {namespace!r}: nothing reads it; this project's keys are `{project}:<key>` "
+            f"(Pulumi.yaml), besides {' and '.join(f'`{n}:`' for n in OTHER_NAMESPACES)}")
+
+
 def read_stack_file(project_dir: Path, stack: str) -> StackFile:
     project = project_name(project_dir)
     path = project_dir / f"Pulumi.{stack}.yaml"
@@ -112,10 +128,9 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
     for key, value in raw.items():
         full_key = key if ":" in key else f"{project}:{key}"
         namespace = full_key.split(":", 1)[0]
-        if namespace != project and difflib.SequenceMatcher(None, namespace, project).ratio() >= 0.8:
+        if namespace != project and namespace not in OTHER_NAMESPACES:
             # Pulumi would pass it on unread: the program's key would silently keep its default.
-            problems.append(Problem(key, f"unknown config namespace {namespace!r} "
-                                         f"(did you mean '{project}:{full_key.split(':', 1)[1]}'?)"))
+            problems.append(Problem(key, _unknown_namespace(namespace, full_key.split(":", 1)[1], project)))
             continue
         opened, is_secret = _open_secure(value)
         config[full_key] = _as_cli_string(opened)

@@ -28,6 +28,12 @@ class Problem:
 
 
 
+def serving(cfg: "StackConfig") -> list[tuple[int, "ModelConfig"]]:
+    """(index in models, model) of every model the stack serves: a retired or removed model routes, claims and
+    monitors nothing, so no check about serving sees it (its index stays the stack file's, for error lines)."""
+    return [(i, model) for i, model in enumerate(cfg.models) if model.state == "serving"]
+
+
 def shared_route(model: "ModelConfig") -> tuple[tuple[str, ...], str]:
     """Hostnames and path prefix: models with the same one share a URL, told apart only by the body's `model`."""
     return tuple(sorted(model.route.hostnames)), model.route.path_prefix
@@ -36,7 +42,7 @@ def shared_route(model: "ModelConfig") -> tuple[tuple[str, ...], str]:
 def shared_groups(cfg: "StackConfig") -> list[list["ModelConfig"]]:
     """Models that share a route (two or more with the same hostnames and path prefix), group by group."""
     groups: dict[tuple, list["ModelConfig"]] = {}
-    for model in cfg.models:
+    for _, model in serving(cfg):
         groups.setdefault(shared_route(model), []).append(model)
     return [group for group in groups.values() if len(group) > 1]
 

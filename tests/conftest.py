@@ -49,10 +49,18 @@ def stack_config(stack: str = "homelab") -> dict[str, Any]:
     return plain_config(ROOT, stack)
 
 
+def with_gpu_room(config: dict[str, Any], cards: int = 16) -> dict[str, Any]:
+    """`config` with a GPU inventory roomy enough for what tests add (models, replicas, GPUs per replica): they test
+    something else than capacity, which would refuse more than the homelab's two A770s (tests/test_capacity.py)."""
+    model = config.get("gpu", {}).get("selection", {}).get("model", "A770")
+    config.setdefault("gpu", {})["nodes"] = [{"name": "homelab-gpu", "cards": cards, "model": model}]
+    return config
+
+
 @pytest.fixture
 def homelab() -> dict[str, Any]:
-    """A fresh, mutable copy of the homelab stack config."""
-    return copy.deepcopy(stack_config("homelab"))
+    """A fresh, mutable copy of the homelab stack config, with room for more GPUs than its two (with_gpu_room)."""
+    return with_gpu_room(copy.deepcopy(stack_config("homelab")))
 
 
 @pytest.fixture

@@ -29,12 +29,12 @@ def shared(homelab: dict, default: str | None = "ds-r1-llama-8b") -> dict:
 
 @pytest.fixture(scope="module")
 def two_models():
-    from conftest import API_KEY, PASSWORD, TOKEN, stack_config
+    from conftest import API_KEY, PASSWORD, TOKEN, stack_config, with_gpu_room
 
     from llmd_stack.offline import render_config
 
     secrets = {"registryToken": TOKEN, "grafanaAdminPassword": PASSWORD, "apiKey": API_KEY}
-    return render_config(shared(copy.deepcopy(stack_config("homelab"))), secrets)
+    return render_config(shared(with_gpu_room(copy.deepcopy(stack_config("homelab")))), secrets)
 
 
 def named(result, kind: str, name: str) -> dict:

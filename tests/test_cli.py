@@ -310,4 +310,5 @@ def test_a_misspelt_project_prefix_is_named_with_the_right_key(tmp_path):
     project = project_with_stack(tmp_path, "typo", config)
     proc = run_cli("render", "--stack", "typo", "--out", str(tmp_path / "out"), cwd=project)
     assert proc.returncode == 2
-    assert "llmd-homelb:models: unknown config namespace 'llmd-homelb' (did you mean 'llmd-homelab:models'?)" in proc.stderr
+    assert "llmd-homelb:models: `llmd-homelb:models` is not a key of this project (`llmd-homelab` in Pulumi.yaml); " \
+           "did you mean `llmd-homelab:models`?" in proc.stderr

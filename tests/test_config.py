@@ -214,4 +214,4 @@ def test_a_known_key_at_the_wrong_depth_names_where_it_belongs(homelab):
 
 def test_a_vllm_image_that_is_not_an_xpu_build_is_refused(homelab):
     homelab["models"][0]["engine"] = {"kind": "vllm", "image": "vllm/vllm-openai:v0.12.0"}
-    assert "is not an XPU build of vLLM" in problems(homelab)["models[0].engine"]
+    assert "is a CUDA (NVIDIA) build, but kind 'vllm' runs an XPU build of vLLM" in problems(homelab)["models[0].engine.image"]

@@ -195,6 +195,7 @@ def _two_model_nodeport_project(tmp_path: Path) -> Path:
     doc = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())
     models = doc["config"]["llmd-homelab:models"]
     models.append(second_model({"models": models}))
+    doc["config"]["llmd-homelab:gpu"]["nodes"][0]["cards"] = 4  # room for both models' two replicas
     doc["config"]["llmd-homelab:gateway"] = {"serviceType": "NodePort", "port": 8080}
     (project / "Pulumi.twomodels.yaml").write_text(yaml.safe_dump(doc))
     return project

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import chart_values, objects
+from conftest import chart_values, objects, with_gpu_room
 from test_config import problems
 
 from components.monitoring import CONTROL_PLANE_RULES, CONTROL_PLANE_SCRAPES
@@ -118,7 +118,12 @@ def test_a_changed_gpu_selection_or_count_renames_the_template_and_an_unchanged_
     before = claim_templates(homelab_render)
     assert claim_templates(render(copy.deepcopy(homelab))).keys() == before.keys()
     model_template = next(n for n in before if n.startswith("ds-r1-llama-8b-gpu-"))
-    for change in (lambda c: c["gpu"].update(selection={"model": "A750"}),
+
+    def other_card(c):
+        c["gpu"]["selection"] = {"model": "A750"}
+        with_gpu_room(c)  # the inventory's cards are the selected model
+
+    for change in (other_card,
                    lambda c: c["models"][0].update(gpusPerReplica=2)):
         changed = copy.deepcopy(homelab)
         change(changed)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import chart_values, objects
+from conftest import chart_values, objects, with_gpu_room
 
 from components.gpu import DEVICE_CLASS, GpuSelector
 
@@ -53,6 +53,7 @@ def test_selection_becomes_cel():
 
 def test_claim_template_uses_the_driver_class_and_typed_selection(render, homelab):
     homelab["gpu"]["selection"] = {"model": "A750", "minMemory": "8Gi"}
+    with_gpu_room(homelab)  # the inventory's cards are the selected model
     claim = chart_values(render(homelab), "ds-r1-llama-8b-release")["accelerator"]["resourceClaimTemplates"]["intel"]
     assert claim["class"] == DEVICE_CLASS
     assert [s["cel"]["expression"] for s in claim["selectors"]] == GpuSelector("A750", "8Gi").cel()

@@ -66,12 +66,12 @@ def policies(result) -> dict[str, dict]:
     return {p["metadata"]["name"]: p for p in objects(result, "NetworkPolicy")}
 
 
-def test_the_serving_namespace_denies_ingress_unless_a_policy_admits_it(homelab_render):
+def test_the_serving_namespace_denies_ingress_and_egress_unless_a_policy_admits_it(homelab_render):
+    (deny,) = [p for p in objects(homelab_render, "NetworkPolicy")
+               if p["metadata"]["namespace"] == "llm-d" and p["metadata"]["name"] == "default-deny"]
+    assert not deny["spec"]["podSelector"].get("matchLabels") and deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert not deny["spec"].get("ingress") and not deny["spec"].get("egress")
     found = policies(homelab_render)
-    deny = found["default-deny-ingress"]
-    assert deny["metadata"]["namespace"] == "llm-d"
-    assert not deny["spec"]["podSelector"].get("matchLabels") and deny["spec"]["policyTypes"] == ["Ingress"]
-    assert not deny["spec"].get("ingress")
     clients = found["gateway-clients"]
     assert clients["spec"]["podSelector"]["matchLabels"] == {"gateway.networking.k8s.io/gateway-name": "llm-d-gateway"}
     assert clients["spec"]["ingress"] == [{"ports": [{"port": 443, "protocol": "TCP"}]}]
@@ -94,7 +94,11 @@ def test_model_pods_reach_only_dns_and_the_loader_only_dns_and_the_registry(rend
     loader = found["ds-r1-llama-8b-loader"]
     assert loader["spec"]["policyTypes"] == ["Ingress", "Egress"] and not loader["spec"].get("ingress")
     pull = loader["spec"]["egress"][1]
-    assert {p["port"] for p in pull["ports"]} == {443, 80} and "to" not in pull  # no registry address configured
+    assert {p["port"] for p in pull["ports"]} == {443, 80}
+    assert pull["to"] == [{"ipBlock": {"cidr": "192.168.0.0/16"}}]  # the homelab's LAN
+    del homelab["registry"]["cidrs"]
+    pull = policies(render(homelab))["ds-r1-llama-8b-loader"]["spec"]["egress"][1]
+    assert "to" not in pull  # no registry address configured: any address, on the registry's ports only
     homelab["registry"]["cidrs"] = ["192.168.1.20/32"]
     pull = policies(render(homelab))["ds-r1-llama-8b-loader"]["spec"]["egress"][1]
     assert pull["to"] == [{"ipBlock": {"cidr": "192.168.1.20/32"}}]
@@ -112,12 +116,14 @@ def test_a_registry_cidr_must_be_a_cidr(homelab):
 
 
 def test_only_prometheus_reaches_the_gpu_exporter(render, homelab, homelab_render):
-    (policy,) = [p for p in objects(homelab_render, "NetworkPolicy") if p["metadata"]["namespace"] == "intel-xpu-manager"]
+    (policy,) = [p for p in objects(homelab_render, "NetworkPolicy") if p["metadata"]["namespace"] == "intel-xpu-manager"
+                 and p["metadata"]["name"] == "gpu-exporter-scrape-only"]
     assert policy["spec"]["podSelector"]["matchLabels"] == {"app": "intel-xpumanager"}
     assert policy["spec"]["ingress"][0]["ports"] == [{"port": 29999, "protocol": "TCP"}]
     homelab["monitoring"] = {"exporter": {"generation": "v2"}}
     result = render(homelab)
-    (policy,) = [p for p in objects(result, "NetworkPolicy") if p["metadata"]["namespace"] == "intel-xpu-manager"]
+    (policy,) = [p for p in objects(result, "NetworkPolicy") if p["metadata"]["namespace"] == "intel-xpu-manager"
+                 and p["metadata"]["name"] == "gpu-exporter-scrape-only"]
     (daemonset,) = [d for d in objects(result, "DaemonSet") if d["metadata"]["name"] == "xpumd"]
     pod = daemonset["spec"]["template"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
@@ -171,7 +177,10 @@ def test_an_https_listener_from_a_certificate_secret(render, homelab, homelab_re
 
 
 def test_the_epp_reaches_only_dns_the_api_server_and_its_model_pods(render, homelab, homelab_render):
-    assert policies(homelab_render)["ds-r1-llama-8b-epp"]["spec"]["policyTypes"] == ["Ingress"]  # no address given
+    homelab["cluster"]["apiServer"] = {}
+    # No address given: any address, but on the API port only.
+    assert policies(render(homelab))["ds-r1-llama-8b-epp"]["spec"]["egress"][1] == {
+        "ports": [{"port": 6443, "protocol": "TCP"}]}
     homelab["cluster"]["apiServer"] = {"cidrs": ["192.168.1.10/32"]}
     result = render(homelab)
     epp = policies(result)["ds-r1-llama-8b-epp"]
@@ -210,7 +219,8 @@ def test_a_registry_on_its_own_port_is_reachable_by_the_loader(render, homelab):
 def test_header_routing_leaves_the_proxy_egress_open_for_body_based_routing(render, homelab):
     homelab["models"][0]["route"]["matchModelHeader"] = True
     clients = policies(render(homelab))["gateway-clients"]
-    assert clients["spec"]["policyTypes"] == ["Ingress"] and "egress" not in clients["spec"]
+    # The user's own ext-proc is at an address this program does not know: one rule admitting everything.
+    assert clients["spec"]["policyTypes"] == ["Ingress", "Egress"] and clients["spec"]["egress"] == [{}]
 
 
 def test_roles_a_chart_needs_are_allowed_and_power_grants_are_not(homelab_render):

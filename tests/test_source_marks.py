@@ -37,7 +37,9 @@ def test_a_misindented_key_is_shown_at_its_line_with_a_caret(tmp_path):
     assert proc.returncode == 2
     bad_line = line_of(text, "       storageClass: x")
     lines = proc.stderr.splitlines()
-    assert lines[0].startswith(f"Pulumi.x.yaml:{bad_line}:8: not valid YAML: expected <block end>"), proc.stderr
+    assert lines[0].startswith(f"Pulumi.x.yaml:{bad_line}:8: not valid YAML: this line is indented differently from "
+                               "the keys above it"), proc.stderr
+    assert lines[0].endswith("(PyYAML: expected <block end>, but found '<block mapping start>')"), proc.stderr
     assert lines[1] == f"{bad_line:5d} |        storageClass: x"
     assert lines[2] == "      |        ^"
     assert "\\n" not in proc.stderr and "Traceback" not in proc.stderr

@@ -6,7 +6,7 @@ that header. The chart offers no resources, security context or metrics port: a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,7 +17,7 @@ from .. import helm
 from ..hardening import locked_container, nonroot_pod
 from ..chart_sources import ChartSource
 from ..meta import object_meta
-from ..network import addresses, dns_egress, egress_to, ingress_from, pods, policy, prometheus
+from ..network import ClusterNetwork, dns_egress, ingress_from, pods, policy, prometheus
 
 # GAIE's body-based router chart: v1.2.1 with the seed's kgateway path, v1.5.0 (plugin-based) with agentgateway.
 BODY_BASED_ROUTING = ChartSource("oci://registry.k8s.io/gateway-api-inference-extension/charts/body-based-routing",
@@ -42,8 +42,7 @@ class BodyBasedRouterArgs:
     gateway_pod_labels: dict[str, str]  # the only clients
     network_policies: bool = True
     prometheus_namespace: str | None = None  # admitted to the metrics port
-    api_server_cidrs: tuple[str, ...] = ()  # empty: egress stays open
-    api_server_port: int = 6443
+    network: ClusterNetwork = field(default_factory=lambda: ClusterNetwork())  # where it reaches the API server
 
 
 def _chart_account(chart_version: str) -> bool:
@@ -117,13 +116,13 @@ class BodyBasedRouter(pulumi.ComponentResource):
         )
         self.pod_labels = {"app": NAME}
         self.port = EXT_PROC_PORT
+        self.metrics_port = METRICS_PORT
         if args.network_policies:
             ingress = [ingress_from([pods(args.gateway_pod_labels)], EXT_PROC_PORT)]
             if args.prometheus_namespace:
                 ingress.append(ingress_from([prometheus(args.prometheus_namespace)], METRICS_PORT))
             # It serves and calls no one; its manager reaches the API server (token reviews for /metrics).
-            egress = [dns_egress(), egress_to(addresses(args.api_server_cidrs), args.api_server_port)] \
-                if args.api_server_cidrs else None
+            egress = [dns_egress(), args.network.api_egress()]
             policy(f"{name}-network", object_meta(NAME, args.namespace, "network-policy"), self.pod_labels,
                    ingress=ingress, egress=egress, opts=pulumi.ResourceOptions(parent=self))
         self.service_name = chart.urn.apply(lambda _: NAME)

@@ -8,6 +8,7 @@ import pulumi
 from .. import helm
 from ..chart_sources import ChartSource
 from ..meta import namespace as meta_namespace
+from ..network import ClusterNetwork, PodFlows, fence_namespace, ingress_from, pods_in
 
 
 def install_controller(name: str, namespace: str, crds_chart: ChartSource, controller_chart: ChartSource, version: str,
@@ -22,3 +23,14 @@ def install_controller(name: str, namespace: str, crds_chart: ChartSource, contr
                             values={"inferenceExtension": {"enabled": True}},
                             opts=pulumi.ResourceOptions(parent=parent, depends_on=[crds, *depends_on]))
     return [controller]
+
+
+def fence_controller(name: str, control_plane: tuple[str, dict[str, str], int], serving_namespace: str,
+                     proxy_pod_labels: list[dict[str, str]], network: ClusterNetwork,
+                     opts: pulumi.ResourceOptions) -> None:
+    """The controller's namespace: its proxies (in the serving namespace) reach xDS, the controller reaches the API
+    server; nothing else in or out. Neither chart installs a webhook, and nothing scrapes the controller."""
+    namespace, pods, xds_port = control_plane
+    proxies = [pods_in(serving_namespace, labels) for labels in proxy_pod_labels]
+    fence_namespace(name, namespace, [PodFlows("controller", pods, ingress=(ingress_from(proxies, xds_port),),
+                                               egress=(network.api_egress(),))], "gateway", opts)

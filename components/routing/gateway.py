@@ -17,6 +17,8 @@ from policies.rules.durations import duration_ms
 from .. import helm
 from ..chart_sources import GATEWAY_API_CRDS
 from ..meta import LiveObject, object_meta
+from ..network import ClusterNetwork
+from .controller import fence_controller
 from .contract import BodyProcessor, GatewayProvider
 
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -60,6 +62,7 @@ class InferenceGatewayArgs:
     body_processor: BodyProcessor | None = None  # body-based routing: sets the model header routes match
     api_key_secret: pulumi.Input[str] | None = None  # a Secret holding the API key: checked at the proxy if it can
     tls_waits_for: tuple[pulumi.Resource, ...] = ()  # what writes the certificate Secret (cert-manager's Certificate)
+    network: ClusterNetwork | None = None  # None: no NetworkPolicies in the controller's namespace
 
 
 def listeners(args: "InferenceGatewayArgs") -> list[dict]:
@@ -174,6 +177,12 @@ class InferenceGateway(pulumi.ComponentResource):
         provider_name = f"{name}-{args.provider.class_name}"
         controller = args.provider.install(provider_name, self, [crds, *args.crds_before_controller])
         ready = [crds, *controller]
+        if args.network is not None:
+            proxies = [args.name, *([model_gateway_name(args.name)] if args.body_processor is not None
+                                    and not args.provider.processor_before_routing else [])]
+            fence_controller(f"{provider_name}-network", args.provider.control_plane(), args.namespace,
+                             [args.provider.proxy_pod_labels(p) for p in proxies], args.network,
+                             pulumi.ResourceOptions(parent=self, depends_on=controller))
         # Both proxies carry the same requests (the public one forwards with the longest route timeout).
         request_timeouts = [r.timeouts.request for r in args.routes]
         gateway = self._gateway(f"{name}-gateway", provider_name, args.name, listeners(args), None, args,

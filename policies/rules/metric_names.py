@@ -75,6 +75,18 @@ def engine_family(image: str) -> str:
     return "vllm"
 
 
+def gpu_backend(image: str) -> str:
+    """What an engine image is built for: `xpu` (Intel GPUs), `rocm` (AMD), `cpu`, `cuda` (NVIDIA: vllm/vllm-openai
+    and any other vLLM build that does not say xpu, rocm or cpu), `none` (the simulator)."""
+    lowered = image.lower()
+    if engine_family(image) == "sim":
+        return "none"
+    for backend in ("rocm", "xpu", "cpu"):
+        if backend in lowered:
+            return backend
+    return "cuda"
+
+
 def vllm_release(image: str) -> tuple[int, int] | None:
     """The vLLM (major, minor) a vLLM image is built on; None when its tag does not tell."""
     found = release(image_tag(image))
