@@ -87,6 +87,7 @@ def chart_values() -> dict:
 
 class GatewayCertificate(pulumi.ComponentResource):
     secret_name: str
+    cert_manager_ready: list[pulumi.Resource]
     ca_secret: tuple[str, str] | None  # (namespace, Secret) holding `ca.crt`, for clients; None with a named issuer
 
     def __init__(self, name: str, args: GatewayCertificateArgs, opts: pulumi.ResourceOptions | None = None):
@@ -103,6 +104,8 @@ class GatewayCertificate(pulumi.ComponentResource):
             ready.append(helm.chart(f"{name}-cert-manager", CERT_MANAGER, args.chart_version, release="cert-manager",
                                     namespace=namespace.metadata.name, values=chart_values(),
                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace])))
+        # What other issuers in the cluster wait for (kgateway's xDS certificate).
+        self.cert_manager_ready = list(ready)
         issuer = args.issuer
         self.ca_secret = None
         if issuer is None:

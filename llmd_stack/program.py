@@ -6,6 +6,8 @@ typed config onto each component's own args; components meet only through each o
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -142,6 +144,15 @@ def api_key_warnings(cfg: StackConfig, loaded: LoadedStack) -> list[str]:
         return ["gateway.openAccess: the inference API is open to whoever reaches the gateway (no apiKey)"]
     if loaded.secrets.api_key is not None and "sim" in engines:
         return ["apiKey: the inference simulator (engine.kind: sim) has no API key support and serves without it"]
+    return []
+
+
+def xds_warnings(cfg: StackConfig) -> list[str]:
+    """kgateway's xDS (the proxies' whole configuration, listener keys included) is TLS only with a certificate from
+    cert-manager, which the `certificates` section installs."""
+    if cfg.gateway.provider == "kgateway" and not cfg.certificates.enabled:
+        return ["certificates.enabled: false: kgateway's xDS (port 9977) stays plaintext inside the cluster; with "
+                "certificates enabled the program issues its certificate and turns on controller.xds.tls"]
     return []
 
 
@@ -423,7 +434,7 @@ def build(loaded: LoadedStack) -> None:
         raise ConfigError(problems)
     for warning in guard_warnings(cfg):
         pulumi.log.warn(str(warning))
-    for warning in [*api_key_warnings(cfg, loaded), *placement_warnings(cfg), *capacity_warnings(cfg),
+    for warning in [*api_key_warnings(cfg, loaded), *xds_warnings(cfg), *placement_warnings(cfg), *capacity_warnings(cfg),
                     *lifecycle_warnings(deployed, cfg, project, stack)]:
         pulumi.log.warn(warning)
     provider = kubernetes_provider(cfg)
@@ -526,6 +537,8 @@ def build(loaded: LoadedStack) -> None:
         )
 
     certificate = gateway_certificate(cfg, namespace, opts) if cfg.certificates.enabled else None
+    if certificate is not None and gateway_provider.xds_tls_from_cert_manager:
+        gateway_provider = dataclasses.replace(gateway_provider, xds_tls_after=tuple(certificate.cert_manager_ready))
     gateway = InferenceGateway(
         "gateway",
         InferenceGatewayArgs(

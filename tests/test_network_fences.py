@@ -227,3 +227,42 @@ def test_network_policies_off_renders_none(render):
     config = copy.deepcopy(stack_config("homelab"))
     config["cluster"]["networkPolicies"] = False
     assert not objects(render(config), "NetworkPolicy")
+
+
+def test_kgateway_xds_is_tls_with_a_certificate_for_its_service(render):
+    result = render(copy.deepcopy(stack_config("homelab")))
+    (controller,) = [d for d in objects(result, "Deployment") if d["metadata"]["name"] == "gateway-kgateway-controller"]
+    env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["KGW_XDS_TLS_ENABLED"] == "true"
+    volumes = controller["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "xds-tls", "secret": {"secretName": "kgateway-xds-cert"}} in volumes
+    (service,) = [s for s in objects(result, "Service") if s["metadata"]["name"] == env["KGW_XDS_SERVICE_NAME"]]
+    (cert,) = [c for c in objects(result, "Certificate") if c["spec"]["secretName"] == "kgateway-xds-cert"]
+    namespace = service["metadata"]["namespace"]
+    assert cert["metadata"]["namespace"] == namespace
+    assert f"{service['metadata']['name']}.{namespace}.svc.cluster.local" in cert["spec"]["dnsNames"]
+    # Signed by a CA of its own in the controller's namespace (a CA issuer puts ca.crt in the Secret, as the chart
+    # requires), not by the Gateway's issuer.
+    (issuer,) = [i for i in objects(result, "Issuer") if i["metadata"]["name"] == cert["spec"]["issuerRef"]["name"]]
+    assert issuer["metadata"]["namespace"] == namespace and "ca" in issuer["spec"]
+    # The controller's Deployment waits for the certificate, which waits for cert-manager.
+    chart = result.one("kubernetes:helm.sh/v4:Chart", "gateway-kgateway-controller")
+    certificate = result.one("kubernetes:cert-manager.io/v1:Certificate", "gateway-kgateway-xds-certificate")
+    assert certificate.urn in chart.depends_on
+    assert result.one("kubernetes:helm.sh/v4:Chart", "certificate-cert-manager").urn in certificate.depends_on
+
+
+def test_kgateway_without_certificates_says_xds_stays_plaintext(homelab):
+    from llmd_stack.config import StackConfig
+    from llmd_stack.program import xds_warnings
+
+    assert xds_warnings(StackConfig.model_validate(stack_config("homelab"))) == []
+    homelab["certificates"] = {"enabled": False}
+    assert "stays plaintext" in xds_warnings(StackConfig.model_validate(homelab))[0]
+
+
+def test_agentgateway_xds_keeps_its_default_tls(render):
+    result = render(copy.deepcopy(stack_config("sim")))
+    (controller,) = [d for d in objects(result, "Deployment") if d["metadata"]["name"] == "gateway-agentgateway-controller"]
+    env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AGW_XDS_MODE"] == "tls"

@@ -66,6 +66,7 @@ class Agentgateway:
     # A PreRouting ext_proc runs before a route is chosen: body-based routing needs no second Gateway.
     processor_before_routing: bool = True
     epp_tls: bool = True  # the controller's backend TLS policy for each pool's EPP Service
+    xds_tls_from_cert_manager: bool = False  # xDS is TLS by default (`controller.xds.mode: tls`), its own certificates
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         return install_controller(name, self.namespace, AGENTGATEWAY_CRDS, AGENTGATEWAY, self.version, parent, depends_on)

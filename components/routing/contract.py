@@ -37,6 +37,9 @@ class GatewayProvider(Protocol):
     # Whether an external processor on the Gateway runs before a route is chosen (else a second Gateway is needed
     # for body-based routing).
     processor_before_routing: bool
+    # xDS TLS needs a certificate from cert-manager (`xds_tls_after` then names what it waits for); False: the
+    # provider's xDS is TLS by itself, or cannot be.
+    xds_tls_from_cert_manager: bool
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Create the controller (and its CRDs); return what Gateways must wait for."""

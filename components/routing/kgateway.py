@@ -50,9 +50,13 @@ class Kgateway:
     # A Gateway-wide ext-proc runs after the route's endpoint picker: body-based routing needs a second Gateway.
     processor_before_routing: bool = False
     epp_tls: bool = True  # its ext-proc connection to the EPP uses TLS
+    xds_tls_from_cert_manager: bool = True
+    # xDS over TLS once this is ready (cert-manager, which issues its certificate); None: plaintext xDS.
+    xds_tls_after: tuple[pulumi.Resource, ...] | None = None
 
     def install(self, name: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
-        return install_controller(name, self.namespace, KGATEWAY_CRDS, KGATEWAY, self.version, parent, depends_on)
+        return install_controller(name, self.namespace, KGATEWAY_CRDS, KGATEWAY, self.version, parent, depends_on,
+                                  None if self.xds_tls_after is None else list(self.xds_tls_after))
 
     def api_key_check(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], secret_name: pulumi.Input[str],
