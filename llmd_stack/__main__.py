@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--deployed-outputs", type=Path, metavar="FILE",
             help="the stack's outputs from its last update (`pulumi stack output --json > FILE`): what the one-way "
-                 "Gateway API check compares with; without it the stack is rendered as never deployed")
+                 "Gateway API and the deployed model cache checks compare with; without it the stack is rendered as "
+                 "never deployed")
         if name == "check":
             cmd.add_argument(
                 "--policy-config", type=Path, help="policy config JSON, as for `pulumi preview --policy-pack-config`"

@@ -675,6 +675,32 @@ class CurrentBodyBasedRouterConfig(BodyBasedRouterConfig):
                             description="Body-based router image (pinned).")
 
 
+class RateLimitConfig(_Strict):
+    """A request rate for the whole proxy: both providers count per proxy (local rate limiting); a per-client
+    limit needs an external rate-limit service, which neither ships."""
+
+    requests: int = Field(..., ge=1, description="Requests allowed per `unit`; more get HTTP 429.")
+    unit: Literal["Seconds", "Minutes", "Hours"] = Field("Minutes", description="The unit of `requests`.")
+    burst: int = Field(0, ge=0, description="Requests allowed above the rate in a short burst.")
+
+
+class ListenerLimitsConfig(_Strict):
+    """Bounds on the listener clients reach: what one device on the network can hold open or send."""
+
+    idle_timeout: Duration = Field(
+        "300s", description="Close a client connection with no request in flight after this (Envoy's default: 1 hour; "
+        "agentgateway's: 10 minutes, HTTP/1).")
+    rate_limit: RateLimitConfig | None = Field(
+        None, description="Requests per unit for the whole proxy (unset: none). Not per client: neither provider "
+        "offers that without an external rate-limit service.")
+
+
+class KgatewayListenerLimitsConfig(ListenerLimitsConfig):
+    stream_idle_timeout: Duration | None = Field(
+        None, description="Close a stream silent this long. Unset: the longest route `timeouts.request` (at least "
+        "300s), since a non-streaming generation sends nothing until it is done; shorter cuts such generations.")
+
+
 class _GatewayConfig(_Strict):
     """The gateway in front of the pools: Gateway API CRDs, a controller, a Gateway and the routes."""
 
@@ -710,6 +736,8 @@ class KgatewayConfig(_GatewayConfig):
     """Namespace of the gateway controller."""
     bbr: BodyBasedRouterConfig = Field(default_factory=lambda: BodyBasedRouterConfig())
     """The body-based router (deployed only with body-based routing)."""
+    limits: KgatewayListenerLimitsConfig = Field(default_factory=lambda: KgatewayListenerLimitsConfig())
+    """Bounds on the public listener: idle connections and streams, a request rate."""
 
     @property
     def controller_version(self) -> str:
@@ -728,6 +756,8 @@ class AgentgatewayConfig(_GatewayConfig):
     """Namespace of the gateway controller."""
     bbr: CurrentBodyBasedRouterConfig = Field(default_factory=lambda: CurrentBodyBasedRouterConfig())
     """The body-based router (deployed only with body-based routing)."""
+    limits: ListenerLimitsConfig = Field(default_factory=lambda: ListenerLimitsConfig())
+    """Bounds on the public listener: idle connections, a request rate (agentgateway has no stream idle timeout)."""
 
     @property
     def controller_version(self) -> str:
@@ -967,15 +997,21 @@ def _unknown_key_message(loc: tuple[Any, ...]) -> str:
 
 
 def _sibling_variant(clean: tuple[Any, ...]) -> str | None:
-    """`gateway.provider: kgateway` when the unknown key at `clean` is a key of another section of its union."""
-    if len(clean) != 2 or not isinstance(clean[0], str):
+    """`gateway.provider: kgateway` when the unknown key at `clean` is a key of another section of its union (at
+    any depth: `gateway.limits.streamIdleTimeout`)."""
+    if len(clean) < 2 or not all(isinstance(part, str) for part in clean):
         return None
     field_name = next((n for n, f in StackConfig.model_fields.items() if (f.alias or n) == clean[0]), None)
     if field_name is None:
         return None
     key = _variant_key(StackConfig, field_name)
+
+    def has_key(model: type[BaseModel] | None, path: tuple[str, ...]) -> bool:
+        field = next((f for n, f in (model.model_fields.items() if model else []) if (f.alias or n) == path[0]), None)
+        return field is not None and (len(path) == 1 or has_key(model_class(field.annotation), path[1:]))
+
     owners = [tag for tag, model in variants(StackConfig.model_fields[field_name].annotation).items()
-              if any((f.alias or n) == clean[1] for n, f in model.model_fields.items())]
+              if has_key(model, tuple(clean[1:]))]
     return f"{clean[0]}.{key}: {' or '.join(owners)}" if key and owners else None
 
 

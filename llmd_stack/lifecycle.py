@@ -62,7 +62,8 @@ def delete_steps(name: str, cache: Mapping[str, Any], cfg: "StackConfig", projec
             f"{pvc})")
 
 
-def lifecycle_problems(deployed: Mapping[str, Any] | None, cfg: "StackConfig", project: str, stack: str) -> list[Problem]:
+def lifecycle_problems(deployed: Mapping[str, Any] | None, cfg: "StackConfig", project: str,
+                       stack: str) -> list[Problem]:
     """A deployed model cache the config would drop without `state: removed`: refused, with both ways out."""
     if not deployed:
         return []

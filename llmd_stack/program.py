@@ -25,7 +25,7 @@ from components.routing.gateway import (
 from components.certificates import GatewayCertificate, GatewayCertificateArgs, Issuer
 from components.gpu import GpuSelector, IntelGpuDra, IntelGpuDraArgs
 from components.routing import POOL_LINES, PROVIDERS
-from components.routing.contract import GatewayProvider
+from components.routing.contract import GatewayProvider, ListenerLimits, RateLimit
 from components.routing.pool import InferenceExtensionCrds, InferencePool
 from components.meta import namespace as meta_namespace
 from components.meta import object_meta
@@ -51,7 +51,7 @@ from components.modelservice import CONTAINER, ApiKeyRef, Engine, ModelService, 
 
 from .capacity import capacity_warnings
 from .compat import deployed_problems, guard_warnings
-from .config import ConfigError, LoadedStack, ModelConfig, StackConfig
+from .config import ConfigError, GatewayConfig, KgatewayListenerLimitsConfig, LoadedStack, ModelConfig, StackConfig
 from .lifecycle import keeps_cache, lifecycle_problems, lifecycle_warnings
 from .topology import Problem, body_based_routing, gateway_service_ports, routed_by_body, serving
 
@@ -145,6 +145,16 @@ def api_key_warnings(cfg: StackConfig, loaded: LoadedStack) -> list[str]:
     if loaded.secrets.api_key is not None and "sim" in engines:
         return ["apiKey: the inference simulator (engine.kind: sim) has no API key support and serves without it"]
     return []
+
+
+def listener_limits(gateway: GatewayConfig) -> ListenerLimits:
+    rate = gateway.limits.rate_limit
+    return ListenerLimits(
+        idle_timeout=gateway.limits.idle_timeout,
+        stream_idle_timeout=gateway.limits.stream_idle_timeout
+        if isinstance(gateway.limits, KgatewayListenerLimitsConfig) else None,
+        rate_limit=RateLimit(rate.requests, rate.unit, rate.burst) if rate else None,
+    )
 
 
 def xds_warnings(cfg: StackConfig) -> list[str]:
@@ -555,6 +565,7 @@ def build(loaded: LoadedStack) -> None:
             body_processor=BodyProcessor(router.service_name, router.port, (router,)) if router else None,
             api_key_secret=api_key.secret_name if api_key else None,
             tls_waits_for=(certificate,) if certificate else (),
+            limits=listener_limits(gateway_cfg),
             network=cluster_network(cfg) if cfg.cluster.network_policies else None,
         ),
         opts=opts,

@@ -48,7 +48,9 @@ def routes(result) -> dict[str, dict]:
 
 def test_a_single_model_stack_deploys_no_router(homelab_render):
     assert not [o for o in objects(homelab_render, "Deployment") if o["metadata"]["name"] == "body-based-router"]
-    assert not objects(homelab_render, "GatewayExtension") and not objects(homelab_render, "TrafficPolicy")
+    assert not objects(homelab_render, "GatewayExtension")
+    # The homelab's one TrafficPolicy is its rate limit (gateway.limits.rateLimit): no ext-proc on the Gateway.
+    assert [p["metadata"]["name"] for p in objects(homelab_render, "TrafficPolicy")] == ["llm-d-gateway-rate-limit"]
     assert [g["metadata"]["name"] for g in objects(homelab_render, "Gateway")] == [GATEWAY]
     assert all("headers" not in m for r in routes(homelab_render).values() for m in r["rules"][0]["matches"])
 

@@ -56,10 +56,15 @@ def test_cert_manager_is_installed_without_hooks_and_keeps_its_crds(homelab_rend
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
+def gateway_certificates(result) -> list[dict]:
+    """The homelab CA's and the Gateway's (kgateway's xDS has a CA of its own: tests/test_network_fences.py)."""
+    return [c for c in objects(result, "Certificate") if c["metadata"]["namespace"] != "kgateway-system"]
+
+
 def test_a_named_issuer_replaces_the_homelab_ca(render, homelab):
     homelab["certificates"]["issuer"] = {"kind": "ClusterIssuer", "name": "letsencrypt"}
     result = render(homelab)
-    [certificate] = objects(result, "Certificate")
+    [certificate] = gateway_certificates(result)
     assert certificate["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "letsencrypt"}
     assert objects(result, "ClusterIssuer") == []
     assert result.outputs["certificateAuthority"] is None
@@ -69,7 +74,7 @@ def test_a_cluster_that_runs_cert_manager_gets_only_the_certificates(render, hom
     homelab["certificates"]["install"] = False
     result = render(homelab)
     assert not [r for r in result.resources if r.name == "certificate-cert-manager"]
-    assert len(objects(result, "Certificate")) == 2
+    assert len(gateway_certificates(result)) == 2  # the homelab CA and the Gateway's
 
 
 def test_a_secret_the_user_names_serves_https_without_cert_manager(render, homelab):

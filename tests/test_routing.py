@@ -65,7 +65,9 @@ def test_kgateway_charts_are_pinned_with_the_inference_extension(homelab_render)
     controller = homelab_render.one(CHART, "gateway-kgateway-controller")
     for chart in (crds, controller):
         assert chart.declared["version"] == "v2.1.2" and chart.declared["chart"].startswith(".charts/kgateway")
-    assert controller.declared["values"] == {"inferenceExtension": {"enabled": True}}
+    # xDS over TLS: the homelab has cert-manager (certificates.enabled), which issues the xDS certificate.
+    assert controller.declared["values"] == {"inferenceExtension": {"enabled": True},
+                                             "controller": {"xds": {"tls": {"enabled": True}}}}
     api_crds = homelab_render.one("kubernetes:yaml/v2:ConfigFile", "gateway-gateway-api-crds")
     assert "/v1.4.0/standard-install.yaml" in api_crds.declared["file"]
     # The CRDs the cluster gets carry their bundle version.
@@ -256,6 +258,7 @@ def test_the_proxy_keeps_a_silent_stream_as_long_as_a_request_may_last(homelab_r
     assert policy["spec"] == {
         "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway["metadata"]["name"]}],
         "streamIdleTimeout": "3600s",
+        "idleTimeout": "300s",  # gateway.limits.idleTimeout (tests/test_listener_limits.py)
     }
 
 

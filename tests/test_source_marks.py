@@ -84,8 +84,8 @@ def test_a_missing_key_points_at_its_parent_and_an_unknown_one_at_itself(tmp_pat
 
 def test_a_problem_the_file_does_not_hold_has_no_line(tmp_path):
     project = stack(tmp_path, HOMELAB)
-    message = _config_problems(project, "Pulumi.x.yaml", [Problem("gateway.tls.secretName", "needs a port")])
-    assert message == "Pulumi.x.yaml: gateway.tls.secretName: needs a port"
+    message = _config_problems(project, "Pulumi.x.yaml", [Problem("scheduling.eppResources", "needs a port")])
+    assert message == "Pulumi.x.yaml: scheduling.eppResources: needs a port"
 
 
 def test_the_excerpt_never_echoes_a_secret_value(tmp_path):

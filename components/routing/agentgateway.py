@@ -28,7 +28,7 @@ from policies.rules.versions import GATEWAY_API_RELEASES, release
 
 from ..chart_sources import ChartSource
 from ..meta import object_meta
-from .contract import BodyProcessor, Guard
+from .contract import BodyProcessor, Guard, ListenerLimits
 from .controller import install_controller
 
 AGENTGATEWAY_CRDS = ChartSource("oci://cr.agentgateway.dev/charts/agentgateway-crds", "v1.4.1")
@@ -98,9 +98,23 @@ class Agentgateway:
 
     def listener_settings(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], request_timeouts: list[str],
-        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+        parent: pulumi.Resource, depends_on: list[pulumi.Resource], limits: ListenerLimits | None = None,
     ) -> None:
-        """Nothing: the route's own timeouts govern a request, and agentgateway has no stream idle timeout."""
+        """The route's own timeouts govern a request, and agentgateway has no stream idle timeout: only the limits.
+        A frontend policy closes idle HTTP/1 connections (`http1IdleTimeout`, default 10 minutes); a traffic
+        policy's local rate limit counts requests per proxy, not per client (a per-client limit needs `global`, an
+        external rate-limit service)."""
+        if limits is None:
+            return
+        target = [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}]
+        _policy(f"{name}-frontend", f"{gateway_name}-frontend", namespace,
+                {"targetRefs": target, "frontend": {"http": {"http1IdleTimeout": limits.idle_timeout}}},
+                parent, depends_on)
+        if limits.rate_limit is not None:
+            rate = limits.rate_limit
+            _policy(f"{name}-rate-limit", f"{gateway_name}-rate-limit", namespace, {"targetRefs": target, "traffic": {
+                "rateLimit": {"local": [{"requests": rate.requests, "unit": rate.unit, "burst": rate.burst}]}}},
+                parent, depends_on)
 
     def body_processor(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], processor: BodyProcessor,

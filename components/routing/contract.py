@@ -28,6 +28,24 @@ class Guard:
     check: Callable[[Any], list[Finding]]
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """Requests per unit for the whole proxy (both providers count per proxy, not per client), plus a burst."""
+
+    requests: int
+    unit: str  # Seconds | Minutes | Hours
+    burst: int = 0
+
+
+@dataclass(frozen=True)
+class ListenerLimits:
+    """What a client of the public listener may hold or send."""
+
+    idle_timeout: str  # a connection with no request in flight is closed after this
+    stream_idle_timeout: str | None = None  # kgateway: a stream silent this long is closed; None: from the routes
+    rate_limit: RateLimit | None = None
+
+
 class GatewayProvider(Protocol):
     """What a gateway implementation contributes: its controller install and the GatewayClass to use."""
 
@@ -63,9 +81,10 @@ class GatewayProvider(Protocol):
 
     def listener_settings(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], request_timeouts: list[str],
-        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+        parent: pulumi.Resource, depends_on: list[pulumi.Resource], limits: "ListenerLimits | None" = None,
     ) -> None:
-        """Let the proxy keep a silent stream open as long as a route's request may last (`request_timeouts`)."""
+        """Let the proxy keep a silent stream open as long as a route's request may last (`request_timeouts`); on the
+        Gateway clients reach, apply `limits` (None: an internal Gateway)."""
         ...
 
     def body_processor(

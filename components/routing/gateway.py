@@ -19,7 +19,7 @@ from ..chart_sources import GATEWAY_API_CRDS
 from ..meta import LiveObject, object_meta
 from ..network import ClusterNetwork
 from .controller import fence_controller
-from .contract import BodyProcessor, GatewayProvider
+from .contract import BodyProcessor, GatewayProvider, ListenerLimits
 
 GATEWAY_API = "gateway.networking.k8s.io"
 OPENAI_API_PATH = "/v1"  # vLLM's OpenAI-compatible API; the only path the gateway routes
@@ -63,6 +63,7 @@ class InferenceGatewayArgs:
     api_key_secret: pulumi.Input[str] | None = None  # a Secret holding the API key: checked at the proxy if it can
     tls_waits_for: tuple[pulumi.Resource, ...] = ()  # what writes the certificate Secret (cert-manager's Certificate)
     network: ClusterNetwork | None = None  # None: no NetworkPolicies in the controller's namespace
+    limits: ListenerLimits | None = None  # bounds on the listener clients reach; None: the provider's defaults
 
 
 def listeners(args: "InferenceGatewayArgs") -> list[dict]:
@@ -210,11 +211,13 @@ class InferenceGateway(pulumi.ComponentResource):
                 spec=forward,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway, model_gateway]),
             ))
-            args.provider.listener_settings(provider_name, args.name, args.namespace, request_timeouts, self, [gateway])
+            args.provider.listener_settings(provider_name, args.name, args.namespace, request_timeouts, self, [gateway],
+                                            args.limits)
             args.provider.body_processor(provider_name, args.name, args.namespace, args.body_processor, self, [gateway])
         args.provider.listener_settings(
             f"{provider_name}-models" if self.model_gateway != args.name else provider_name, self.model_gateway,
             args.namespace, request_timeouts, self, [model_gateway],
+            args.limits if self.model_gateway == args.name else None,  # the internal Gateway takes no clients
         )
         for route in args.routes:
             routes.append(

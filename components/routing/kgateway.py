@@ -12,7 +12,7 @@ from policies.rules.versions import GATEWAY_API_RELEASES, release
 
 from ..chart_sources import ChartSource
 from ..meta import object_meta
-from .contract import BodyProcessor, Guard
+from .contract import BodyProcessor, Guard, ListenerLimits
 from .controller import install_controller
 
 KGATEWAY_CRDS = ChartSource("oci://cr.kgateway.dev/kgateway-dev/charts/kgateway-crds", "v2.1.2")
@@ -27,6 +27,7 @@ BODY_PROCESSING_MODE = {"requestHeaderMode": "SEND", "responseHeaderMode": "SKIP
                         "responseBodyMode": "NONE", "requestTrailerMode": "SEND", "responseTrailerMode": "SKIP"}
 
 
+UNIT_SECONDS = {"Seconds": "1s", "Minutes": "60s", "Hours": "3600s"}
 ENVOY_STREAM_IDLE_DEFAULT = "300s"  # Envoy closes a stream with no bytes for 5 minutes
 
 
@@ -144,22 +145,38 @@ class Kgateway:
 
     def listener_settings(
         self, name: str, gateway_name: str, namespace: pulumi.Input[str], request_timeouts: list[str],
-        parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+        parent: pulumi.Resource, depends_on: list[pulumi.Resource], limits: ListenerLimits | None = None,
     ) -> None:
-        stream_idle = stream_idle_timeout(request_timeouts)
-        # kgateway 2.1.x: HTTPListenerPolicy.spec.streamIdleTimeout sets the listeners' HCM stream_idle_timeout and
-        # may only target a whole Gateway (ListenerPolicy's httpSettings replaces it from 2.2).
+        target = [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}]
+        # kgateway 2.1.x: HTTPListenerPolicy sets the listeners' HCM stream_idle_timeout and idle_timeout (Envoy's
+        # default for the latter: 1 hour) and may only target a whole Gateway (ListenerPolicy from 2.2).
+        spec: dict = {"targetRefs": target, "streamIdleTimeout": stream_idle_timeout(request_timeouts)}
+        if limits is not None:
+            spec["idleTimeout"] = limits.idle_timeout
+            if limits.stream_idle_timeout is not None:
+                spec["streamIdleTimeout"] = limits.stream_idle_timeout
         k8s.apiextensions.CustomResource(
             f"{name}-listener-policy",
             api_version="gateway.kgateway.dev/v1alpha1",
             kind="HTTPListenerPolicy",
             metadata=object_meta(gateway_name, namespace, "gateway"),
-            spec={
-                "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}],
-                "streamIdleTimeout": stream_idle,
-            },
+            spec=spec,
             opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
         )
+        if limits is not None and limits.rate_limit is not None:
+            rate = limits.rate_limit
+            # Envoy's local rate limit: one token bucket per proxy, refilled `requests` every unit, holding the burst
+            # on top (kgateway 2.1 TrafficPolicy.rateLimit.local; per-client limits need an external service).
+            k8s.apiextensions.CustomResource(
+                f"{name}-rate-limit",
+                api_version="gateway.kgateway.dev/v1alpha1",
+                kind="TrafficPolicy",
+                metadata=object_meta(f"{gateway_name}-rate-limit", namespace, "gateway"),
+                spec={"targetRefs": target, "rateLimit": {"local": {"tokenBucket": {
+                    "maxTokens": rate.requests + rate.burst, "tokensPerFill": rate.requests,
+                    "fillInterval": UNIT_SECONDS[rate.unit]}}}},
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+            )
 
 
 # --- guards ----------------------------------------------------------------------------------------------------------
