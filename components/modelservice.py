@@ -55,6 +55,7 @@ class Engine:
     prefix_caching: bool = True
     max_model_len: int | None = None
     extra_args: tuple[str, ...] = ()
+    run_as: tuple[int, int] | None = None  # (uid, render group gid); None: the image's user
 
     @property
     def metrics_generation(self) -> MetricsGeneration:
@@ -179,6 +180,9 @@ def chart_values(
         # vLLM >= 0.20 (torch >= 2.11) asks getpass.getuser() for torch's cache folder at import and dies when the
         # UID has no passwd entry; USER answers it first (vllm-project/vllm#44548; llm-d's XPU vLLM recipe sets it).
         env.append({"name": "USER", "value": "vllm"})
+    if engine.run_as is not None:
+        # The images' home (/root) is root's only: torch's and Triton's caches go to a writable one.
+        env.append({"name": "HOME", "value": "/tmp"})
     if env:
         container["env"] = env
     pod_monitor = {"enabled": args.pod_monitor_labels is not None}
@@ -201,6 +205,12 @@ def chart_values(
     # Pod-level: the runtime's default seccomp profile, and no API token: vLLM never calls the Kubernetes API.
     decode["extraConfig"] = {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                              "automountServiceAccountToken": False}
+    if engine.run_as is not None:
+        uid, render_group = engine.run_as
+        container["extraConfig"]["securityContext"] = {**CONTAINER_SECURITY, "runAsNonRoot": True, "runAsUser": uid,
+                                                       "runAsGroup": uid}
+        # The DRA-injected render node keeps the host's owner group: membership opens the GPU.
+        decode["extraConfig"]["securityContext"]["supplementalGroups"] = [render_group]
     if args.same_node:
         # A ReadWriteOnce model PVC can only be mounted on one node: keep every replica on the same one.
         decode["extraConfig"] |= {

@@ -380,6 +380,16 @@ def engine_image_problem(kind: str, image: str) -> str | None:
         ([other_kind] if other_kind else []) + fix)
 
 
+class RunAsConfig(_Strict):
+    """Run the engine as a non-root user. IPEX-LLM's serving image and upstream vLLM's XPU image declare no `USER`
+    (root); a non-root process opens the GPU only as a member of the group owning the node's render device."""
+
+    user: int = Field(..., ge=1, description="UID (and primary GID) the engine runs as.")
+    render_group: int = Field(
+        ..., ge=1, description="GID owning the GPU's render node on the GPU nodes: `stat -c %g /dev/dri/renderD128` "
+        "(a host's `render` group; it differs between distributions).")
+
+
 class EngineConfig(_Strict):
     kind: EngineKind = Field("ipex-llm", description="`ipex-llm` (A770), `vllm` (upstream), `sim` (no GPU).")
     image: ImageRef | None = Field(None, description="Engine image; defaults per kind (pinned).")
@@ -389,6 +399,8 @@ class EngineConfig(_Strict):
     max_model_len: int | None = Field(None, ge=128, le=1_048_576)
     """`--max-model-len`; unset uses the model's own."""
     extra_args: list[str] = Field(default_factory=list, description="Appended to the engine command line.")
+    run_as: RunAsConfig | None = Field(
+        None, description="Run as a non-root user (unset: the image's user, root for the XPU images; docs/security.md).")
 
     @field_validator("image")
     @classmethod

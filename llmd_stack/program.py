@@ -218,6 +218,7 @@ def model_service(
                 prefix_caching=engine.prefix_caching,
                 max_model_len=engine.max_model_len,
                 extra_args=tuple(engine.extra_args),
+                run_as=(engine.run_as.user, engine.run_as.render_group) if engine.run_as else None,
             ),
             replicas=model.replicas,
             gpus_per_replica=model.gpus_per_replica,

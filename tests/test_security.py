@@ -330,3 +330,24 @@ def test_the_loader_runs_as_its_own_account_without_an_api_token(homelab_render)
     assert pod["serviceAccountName"] == "ds-r1-llama-8b-loader" and pod["automountServiceAccountToken"] is False
     assert account["automountServiceAccountToken"] is False
     assert account["metadata"]["namespace"] == job["metadata"]["namespace"]
+
+
+def test_the_engine_runs_non_root_when_told_the_render_group(render, homelab, homelab_render):
+    # The XPU images declare no USER: by default the engine runs as the image's root, and the advisory says so.
+    context = decode_pod(homelab_render)["spec"]["containers"][0]["securityContext"]
+    assert "runAsUser" not in context and "runAsNonRoot" not in context
+    homelab["models"][0]["engine"]["runAs"] = {"user": 1000, "renderGroup": 993}
+    result = render(homelab)
+    pod = decode_pod(result)["spec"]
+    container = pod["containers"][0]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                            "runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000}
+    assert pod["securityContext"]["supplementalGroups"] == [993]  # the group owning /dev/dri/renderD* on the node
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert {"name": "HOME", "value": "/tmp"} in container["env"]
+    from test_config import problems
+
+    homelab["models"][0]["engine"]["runAs"] = {"user": 1000, "renderGroup": 0}
+    assert "models[0].engine.runAs.renderGroup" in problems(homelab)
+    homelab["models"][0]["engine"]["runAs"] = {"user": 1000}
+    assert "models[0].engine.runAs.renderGroup" in problems(homelab)
