@@ -359,7 +359,7 @@ def deployed_outputs() -> dict:
         result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": this_stack})
     except Exception as exc:  # the backend's error, whatever its type: said, not swallowed
         raise ConfigError([Problem("(stack)", f"cannot read {this_stack}'s outputs ({exc}): the checks against its "
-                                   "last update (Gateway API one-way, Gateway moves) cannot run")]) from None
+                                   "last update (Gateway API one-way, Gateway moves, deployed model caches) cannot run")]) from None
     return dict((result.value or {}).get("outputs") or {})
 
 

@@ -61,3 +61,17 @@ def test_there_is_one_deploy_walkthrough():
     shown = {page.name for page in [README, *DOCS.glob("*.md")]
              if re.search(r"^pulumi (stack init|login) ", page.read_text(), re.M)}
     assert shown == {"deploy.md"}, shown
+
+
+def test_error_examples_in_the_docs_point_at_the_stack_files_real_lines():
+    """`Pulumi.homelab.yaml:61:7: models[0].replicas: ...` in a page: line 61 of the stack file holds that key (an
+    edit of the stack file moves lines; the examples must move with them)."""
+    found = 0
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for stack, line, column, key in re.findall(r"Pulumi\.(\w+)\.yaml:(\d+):(\d+): ([\w\[\].]+):", page.read_text()):
+            text = (ROOT / f"Pulumi.{stack}.yaml").read_text().splitlines()[int(line) - 1]
+            last = re.sub(r"\[\d+\]", "", key.rsplit(".", 1)[-1])
+            at = text[int(column) - 1:]
+            assert at.startswith((f"{last}:", f"llmd-homelab:{last}:")), f"{page.name}: {stack}:{line}:{column} {key} -> {text!r}"
+            found += 1
+    assert found >= 3
