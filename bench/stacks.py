@@ -27,4 +27,11 @@ def with_models(count: int) -> dict[str, Any]:
         model["route"] = {**model.get("route", {}), "pathPrefix": f"/model-{i:03d}"}
         models.append(model)
     config["models"] = models
+    # Enough GPU nodes of eight cards for every model (the capacity check refuses a stack that does not fit its
+    # inventory; a model's replicas share a ReadWriteOnce cache, so each model fits on one node).
+    per_node = 8
+    models_per_node = per_node // (template.get("replicas", 1) * template.get("gpusPerReplica", 1))
+    card = config["gpu"].get("selection", {}).get("model", "A770")
+    config["gpu"]["nodes"] = [{"name": f"bench-gpu-{n:02d}", "cards": per_node, "model": card}
+                              for n in range(-(-count // models_per_node))]
     return config

@@ -41,10 +41,14 @@ def patch_documents(documents: list[dict[str, Any]], patch: dict[str, Any]) -> l
     return documents
 
 
+def transform(text: str, patch_json: str) -> str:
+    """The manifests Helm pipes in, patched, as the YAML Helm reads back."""
+    documents = [doc for doc in yaml.safe_load_all(text) if doc]
+    return yaml.safe_dump_all(patch_documents(documents, json.loads(patch_json)), sort_keys=False)
+
+
 def main(argv: list[str]) -> int:
-    patch = json.loads(argv[1])
-    documents = [doc for doc in yaml.safe_load_all(sys.stdin) if doc]
-    yaml.safe_dump_all(patch_documents(documents, patch), sys.stdout, sort_keys=False)
+    sys.stdout.write(transform(sys.stdin.read(), argv[1]))
     return 0
 
 

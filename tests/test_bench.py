@@ -65,3 +65,13 @@ def test_the_plot_is_written_as_a_png(tmp_path):
 
     render_time_plot({"stack": [(1, 0.5), (64, 4.0)]}, tmp_path / "p.png", "t")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("count", [1, 4, 64])
+def test_the_generated_stacks_pass_the_config_checks(count):
+    """The bench renders stacks of N models: each must be a valid stack (it once failed the capacity check)."""
+    from bench.stacks import SECRETS, with_models
+    from llmd_stack.config import parse_config
+
+    cfg = parse_config({**with_models(count), **SECRETS}, set(SECRETS))
+    assert len(cfg.models) == count

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+import yaml
 from conftest import objects, second_model
 from test_config import problems
 
@@ -216,6 +217,29 @@ def test_the_chart_records_the_post_renderer_as_pulumi_kubernetes_runs_it(two_mo
     post = two_models.one("kubernetes:helm.sh/v4:Chart", "body-router-release").declared["postRenderer"]
     assert post["command"] == ".venv/bin/python" and post["args"][:2] == ["-m", "components.helm_post_render"]
     assert set(json.loads(post["args"][2])) == {"body-based-router"}
+
+
+def test_the_offline_post_render_gives_what_the_subprocess_helm_runs_gives(two_models):
+    """Offline, the program's post-renderer runs in-process (charts.IN_PROCESS); `pulumi up` has Helm run it as a
+    command. Both must give the same objects, and the in-process one must fail as the command does."""
+    import subprocess
+    import sys
+
+    from llmd_stack import charts
+
+    post = two_models.one("kubernetes:helm.sh/v4:Chart", "body-router-release").declared["postRenderer"]
+    args = tuple(post["args"])
+    documents = [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "body-based-router"},
+                  "spec": {"template": {"spec": {"containers": [{"name": "bbr", "image": "x", "args": ["on", "1.0"]}]}}}}]
+    text = yaml.safe_dump_all(documents, sort_keys=False)
+    command = subprocess.run([sys.executable, *args], input=text, capture_output=True, text=True, check=True,
+                             cwd=charts.PROGRAM_DIR)
+    charts._post_render.cache_clear()
+    in_process = json.loads(charts._post_render(json.dumps(documents), charts.PROGRAM_PYTHON, args, "chart t"))
+    assert in_process == [d for d in yaml.safe_load_all(command.stdout) if d]
+    assert in_process[0]["spec"]["template"]["spec"]["containers"][0]["securityContext"]  # the patch was applied
+    with pytest.raises(charts.ChartRenderError, match="no Deployment named body-based-router"):
+        charts._post_render(json.dumps([]), charts.PROGRAM_PYTHON, args, "chart t")
 
 
 def test_a_router_from_another_gaie_release_is_warned_about(render, homelab):
