@@ -131,8 +131,12 @@ def _vllm_xpu_on_a770(cfg: "StackConfig") -> list[Finding]:
 def _gpu_model_known(cfg: "StackConfig") -> list[Finding]:
     from components.gpu_models import model_warning
 
-    warning = model_warning(cfg.gpu.selection.model) if cfg.gpu.enabled else None
-    return [("gpu.selection.model", warning)] if warning else []
+    if not cfg.gpu.enabled:
+        return []
+    keys = [("gpu.selection.model", cfg.gpu.selection.model),
+            *((f"gpu.nodes[{i}].model", node.model) for i, node in enumerate(cfg.gpu.nodes or [])
+              if node.model != cfg.gpu.selection.model)]  # the selection's own string is reported once
+    return [(key, warning) for key, model in keys if (warning := model_warning(model))]
 
 
 CORE_GUARDS: tuple[Guard, ...] = (

@@ -163,12 +163,15 @@ class ClusterConfig(_Strict):
 # --- GPU / DRA ---------------------------------------------------------------------------------------------------
 
 
+GPU_MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ./_-]*$"  # `/`: the driver publishes "A40/A50"
+
+
 class GpuSelection(_Strict):
     """Which GPUs a model pod may claim; the component turns this into a CEL selector."""
 
     model: str = Field(
         "A770",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./_-]*$",  # `/`: the driver publishes "A40/A50"
+        pattern=GPU_MODEL_PATTERN,
         description="GPU model as the driver publishes it (`gpu.intel.com` attribute `model`, exact: `A770`, `B580`, "
         "`B60`, `Max 1550`; docs/deploy.md lists them). One the driver does not know is a warning.",
     )
@@ -183,7 +186,7 @@ class GpuNode(_Strict):
     cards: int = Field(..., ge=1, le=64, description="Its GPUs of this model (`kubectl get resourceslices` lists "
                        "one device per card).")
     model: str = Field(
-        ..., pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+        ..., pattern=GPU_MODEL_PATTERN,
         description="The cards' model as the DRA driver reports it (`gpu.intel.com` attribute `model`), as in "
         "gpu.selection.model.")
 

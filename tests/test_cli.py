@@ -161,7 +161,8 @@ def test_check_exits_1_on_a_mandatory_violation_and_honours_policy_config(tmp_pa
     assert proc.returncode == 1
     assert re.search(r"^mandatory +network-isolation: no ingress NetworkPolicy", proc.stdout, re.M), proc.stdout
     assert re.search(r"^ +fix: ", proc.stdout, re.M)
-    (project / "policy.json").write_text('{"network-isolation": "advisory"}')
+    assert re.search(r"^mandatory +namespaces-default-deny: namespace 'llm-d' has no NetworkPolicy", proc.stdout, re.M)
+    (project / "policy.json").write_text('{"network-isolation": "advisory", "namespaces-default-deny": "advisory"}')
     proc = run_cli("check", "--stack", "open", "--policy-config", str(project / "policy.json"), "--verbose", cwd=project)
     assert proc.returncode == 0 and re.search(r"^network-isolation +\| advisory", proc.stdout, re.M)
 

@@ -73,10 +73,16 @@ def test_an_unknown_model_is_a_warning_of_the_render_not_an_error(render, homela
 
 
 def test_a_model_with_a_slash_as_the_driver_publishes_it_is_accepted(homelab):
-    homelab["gpu"]["selection"] = {"model": "A40/A50"}
-    homelab["gpu"].pop("nodes", None)  # the inventory's own pattern is not this test's subject
+    _with_model(homelab, "A40/A50")
     cfg = parse_config({**homelab, **{k: "x" for k in SECRETS}}, SECRETS)
-    assert cfg.gpu.selection.model == "A40/A50"
+    assert cfg.gpu.selection.model == cfg.gpu.nodes[0].model == "A40/A50"
+
+
+def test_an_inventory_card_model_the_driver_does_not_publish_is_warned_about(render, homelab):
+    homelab["gpu"]["nodes"].append({"name": "spare", "cards": 1, "model": "B5800"})
+    warnings = [w for w in render(homelab).warnings if w.startswith("gpu.nodes[")]
+    assert len(warnings) == 1 and warnings[0].startswith("gpu.nodes[1].model: 'B5800' is not a model string"), warnings
+    assert "did you mean 'B580'?" in warnings[0]
 
 
 # --- item 4a: a repository holding the registry host --------------------------------------------------------------

@@ -122,7 +122,11 @@ CASES: dict[str, tuple] = {
     "only-gateway-exposed": (extra_objects({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
                                             "spec": {"type": "LoadBalancer", "ports": [{"port": 8000}]}}), None, set()),
     "namespaces-pod-security": (None, after_render("kubernetes:core/v1:Namespace", _drop_psa), set()),
-    "network-isolation": (lambda c: c["cluster"].update(networkPolicies=False), None, set()),
+    "network-isolation": (lambda c: c["cluster"].update(networkPolicies=False), None, {"namespaces-default-deny"}),
+    "namespaces-default-deny": (None, lambda result: setattr(result, "resources", [
+        r for r in result.resources if not (r.inputs.get("kind") == "NetworkPolicy"
+                                            and r.inputs["metadata"]["name"] == "default-deny"
+                                            and r.inputs["metadata"]["namespace"] == "monitoring")]) or result, set()),
     "no-host-namespaces": (extra_objects({**pod("Deployment"), "spec": {**pod("Deployment")["spec"], "template": {
         "metadata": {"labels": {"a": "b"}}, "spec": {**pod("Pod")["spec"], "hostNetwork": True}}}}),
                            None, {"no-privilege-escalation"}),
@@ -261,8 +265,9 @@ def test_check_exits_1_on_a_mandatory_violation_and_0_when_overridden(render, ho
     assert run_checks(result, verbose=True) == 1
     out = capsys.readouterr().out
     assert "network-isolation" in out and "mandatory" in out and "Fix: " in out
-    assert run_checks(result, {"network-isolation": "advisory"}) == 0
-    assert run_checks(result, {"network-isolation": {"enforcementLevel": "disabled"}}) == 0
+    assert run_checks(result, {"network-isolation": "advisory", "namespaces-default-deny": "advisory"}) == 0
+    assert run_checks(result, {"network-isolation": {"enforcementLevel": "disabled"},
+                               "namespaces-default-deny": {"enforcementLevel": "disabled"}}) == 0
 
 
 def test_rule_config_is_overridable(render, homelab):
@@ -344,7 +349,7 @@ def test_crossguard_policies_reach_the_offline_verdicts(case, render, homelab):
     assert reported == offline_verdicts(result)
     mandatory = {rule.id for rule in ALL_RULES if rule.level == "mandatory"}
     if case == "violations":
-        assert set(reported) & mandatory == {"network-isolation", "route-timeouts"}
+        assert set(reported) & mandatory == {"network-isolation", "namespaces-default-deny", "route-timeouts"}
     else:
         assert set(reported) & mandatory == set(), reported
 

@@ -178,6 +178,23 @@ def _network_isolation(resources: list[Res], config: Mapping[str, Any]) -> list[
     ]
 
 
+def _denies_by_default(policy: Mapping[str, Any]) -> bool:
+    """Selects every pod of its namespace, for ingress and egress, and admits nothing."""
+    selector = dig(policy, "spec", "podSelector") or {}
+    return (not selector.get("matchLabels") and not selector.get("matchExpressions")
+            and {"Ingress", "Egress"} <= set(dig(policy, "spec", "policyTypes") or [])
+            and not dig(policy, "spec", "ingress") and not dig(policy, "spec", "egress"))
+
+
+def _default_deny(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
+    fenced = {resource_namespace(r) for r in of_kind(resources, "NetworkPolicy") if _denies_by_default(r.props)}
+    return [
+        Violation(namespace.urn, f"namespace {name_of(namespace)!r} has no NetworkPolicy denying ingress and egress by "
+                  "default: a compromised pod there reaches whatever the cluster network does")
+        for namespace in of_kind(resources, "Namespace") if name_of(namespace) not in fenced
+    ]
+
+
 _HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 # Secret material by shape, wherever it stands: API keys and tokens of common services, bearer tokens, private keys.
 _SECRET_SHAPES = re.compile(
@@ -354,4 +371,8 @@ RULES = [
     Rule("network-isolation", "Model pods and EPPs accept traffic only from the gateway, the EPP and Prometheus.",
          "mandatory", "Keep cluster.networkPolicies: true (the program then adds the NetworkPolicies).",
          stack_check=_network_isolation, charts=("inferencepool", "llm-d-router-gateway", "llm-d-modelservice"), applies_to=is_model_server),
+    Rule("namespaces-default-deny", "Every namespace the stack creates denies ingress and egress by default; policies "
+         "admit each flow the stack needs.", "mandatory",
+         "Keep cluster.networkPolicies: true (the program then fences every namespace it creates).",
+         stack_check=_default_deny, applies_to=of_kinds("Namespace")),
 ]
