@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from . import helm
 from .chart_sources import CERT_MANAGER
 from .meta import namespace as meta_namespace
-from .meta import object_meta
+from .meta import WAIT_FOR_READY, object_meta
 from .network import ClusterNetwork, PodFlows, egress_to, fence_namespace
 
 API = "cert-manager.io/v1"
@@ -67,9 +67,11 @@ WEBHOOK_PORT = 10250
 
 def cert_manager_flows(network: ClusterNetwork, external_issuer: bool) -> list[PodFlows]:
     """All three talk to the API server; the API server calls the webhook; only an issuer this program does not set
-    up (ACME, Vault, ...) needs the controller to reach outside the cluster, on HTTPS (and HTTP for ACME's self
-    check), at addresses this program cannot know."""
-    issuer_egress = (egress_to(None, 443, 80),) if external_issuer else ()
+    up (ACME, Vault, ...) needs the controller to reach outside the cluster, at addresses this program cannot know:
+    HTTPS (and HTTP for ACME's self check), and DNS on 53 (a DNS-01 propagation check asks the zone's authoritative
+    nameservers directly, not the cluster DNS)."""
+    issuer_egress = (egress_to(None, 443, 80), k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[
+        k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol=p) for p in ("UDP", "TCP")])) if external_issuer else ()
     return [
         PodFlows("controller", CERT_MANAGER_PODS["controller"], egress=(network.api_egress(), *issuer_egress)),
         PodFlows("cainjector", CERT_MANAGER_PODS["cainjector"], egress=(network.api_egress(),)),
@@ -134,12 +136,16 @@ class GatewayCertificate(pulumi.ComponentResource):
             spec["dnsNames"] = list(args.dns_names)
         if args.ip_addresses:
             spec["ipAddresses"] = list(args.ip_addresses)
+        # The Gateway's HTTPS listener needs the Secret: Pulumi waits until cert-manager has issued it.
         self.certificate = self._object(f"{name}-certificate", "Certificate", args.gateway_name, args.namespace, spec,
-                                        ready)
+                                        ready, annotations=WAIT_FOR_READY)
         self.register_outputs({"secret_name": self.secret_name})
 
     def _object(self, resource_name: str, kind: str, name: str, namespace: pulumi.Input[str] | None, spec: dict,
-                depends_on: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
+                depends_on: list[pulumi.Resource], annotations: dict[str, str] | None = None,
+                ) -> k8s.apiextensions.CustomResource:
+        metadata = object_meta(name, namespace, "certificates")
+        metadata.annotations = annotations
         return k8s.apiextensions.CustomResource(
-            resource_name, api_version=API, kind=kind, metadata=object_meta(name, namespace, "certificates"), spec=spec,
+            resource_name, api_version=API, kind=kind, metadata=metadata, spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))

@@ -20,6 +20,11 @@ def object_meta(name: str, namespace: str | None, component: str, **extra_labels
     return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(component, **extra_labels))
 
 
+# pulumi-kubernetes (>= 4.18) waits for this condition before dependents are created: a cert-manager Certificate is
+# Ready once its Secret holds the issued certificate.
+WAIT_FOR_READY = {"pulumi.com/waitFor": "condition=Ready"}
+
+
 def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
     """Options for a component's child that keep the component's own `depends_on`.
 

@@ -231,7 +231,16 @@ def chart_values(
         "decode": decode,
         "prefill": {"create": False},
     }
-    return deep_merge(values, args.extra_values)
+    return with_valid_strategy(deep_merge(values, args.extra_values))
+
+
+def with_valid_strategy(values: dict[str, Any]) -> dict[str, Any]:
+    """`extraValues.decode.strategy: {type: Recreate}` merged over the program's rolling update would keep its
+    `rollingUpdate`, which the API server refuses with Recreate: drop it."""
+    strategy = (values.get("decode") or {}).get("strategy")
+    if isinstance(strategy, dict) and strategy.get("type") == "Recreate":
+        strategy.pop("rollingUpdate", None)
+    return values
 
 
 class ModelService(pulumi.ComponentResource):

@@ -116,7 +116,8 @@ KUBELET_PORT, COREDNS_METRICS_PORT = 10250, 9153
 
 
 def operator_pods(release: str) -> dict[str, str]:
-    return {"app": f"{release}-operator"}
+    """The chart's `app` label comes from the chart's name, not the release: select by component and release."""
+    return {"app.kubernetes.io/component": "prometheus-operator", "release": release}
 
 
 def exporter_pods(exporter: GpuExporter) -> tuple[dict[str, str], int]:

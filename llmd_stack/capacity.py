@@ -210,8 +210,10 @@ def capacity_problems(cfg: "StackConfig") -> list[Problem]:
         + ", ".join(f"{m.name} {s}x{m.gpus_per_replica}" for _, m, s in surging)
         + f"): the models need {need + extra} {card} then, {has}"
         + ("" if need + extra > supply else f", and they do not fit on its nodes ({inventory})")
-        + f": set {keys} to 1 (an old pod goes first, the program's default), or add "
-        f"{max(need + extra - supply, 1)} {card} to gpu.nodes"))]
+        + f": set {keys} to 1 (an old pod goes first, the program's default), or "
+        + (f"add {need + extra - supply} {card} to gpu.nodes" if need + extra > supply else
+           f"add {card} cards to the node the surging model's pods run on (a replica's cards, and a ReadWriteOnce "
+           "cache's pods, stay on one node: a card on another node does not help)")))]
 
 
 def capacity_warnings(cfg: "StackConfig") -> list[str]:

@@ -72,9 +72,14 @@ def lifecycle_problems(deployed: Mapping[str, Any] | None, cfg: "StackConfig", p
     for name, cache in deployed_caches(deployed, cfg, project, stack).items():
         namespace, pvc, _ = _where(name, cache, cfg, project, stack)
         if name not in entries:
+            holds = (f"the stack's last update holds its model cache (PVC {namespace}/{pvc}, protected)"
+                     if "modelCaches" in deployed else
+                     # Outputs from before `modelCaches`: a model without a ModelKit (the simulator) had no cache.
+                     f"the stack's last update may hold its model cache (PVC {namespace}/{pvc}, protected; its outputs "
+                     f"predate modelCaches, check with: pulumi stack --show-urns --stack {stack} | grep "
+                     f"'{cache_component_name(name)}-pvc')")
             problems.append(Problem("models", (
-                f"{name!r} is no longer in models, but the stack's last update holds its model cache (PVC "
-                f"{namespace}/{pvc}, protected): pulumi up would stop on it. To keep the cache, put the entry back "
+                f"{name!r} is no longer in models, but {holds}: pulumi up would stop on it. To keep the cache, put the entry back "
                 f"with state: retired (it serves nothing; the PVC stays as it is). To delete the cache, put the entry "
                 f"back with state: removed, run {delete_steps(name, cache, cfg, project, stack)}, then drop the entry "
                 f"({DOCS})")))

@@ -133,19 +133,23 @@ def test_the_counted_rollout_is_the_rendered_one(homelab_render, render, homelab
     homelab["models"][0]["extraValues"] = copy.deepcopy(SURGE)
     homelab["gpu"]["nodes"] = [{"name": "homelab-gpu", "cards": 3, "model": "A770"}]
     assert strategy(render(homelab))["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    # Recreate (the way out the capacity error names) renders a Deployment the API server takes: no rollingUpdate.
+    homelab["models"][0]["extraValues"] = {"decode": {"strategy": {"type": "Recreate"}}}
+    assert strategy(render(homelab)) == {"type": "Recreate"}
 
 
 def test_the_only_claims_besides_the_models_are_admin_access_which_take_no_card(homelab_render, render):
     """Capacity counts the model pods only: every other DRA claim the stacks deploy (the XPU Manager v1 exporter,
     the xpumd v2 chart) is adminAccess, which ignores ordinary claims to a device and takes none from them."""
     for result in (homelab_render, render(stack_config("b60"))):
-        others = []
+        others, models = [], []
         for template in objects(result, "ResourceClaimTemplate"):
             (request,) = template["spec"]["spec"]["devices"]["requests"]
             if template["metadata"]["name"].startswith(("ds-r1-llama-8b-gpu-", "qwen3-8b-gpu-")):
-                assert request["exactly"].get("count", 1) == 1 and not request["exactly"].get("adminAccess")
+                models.append(request["exactly"])
             else:
                 others.append(request["exactly"])
+        assert models and all(r.get("count", 1) == 1 and not r.get("adminAccess") for r in models), models
         assert others and all(r["adminAccess"] is True and r["allocationMode"] == "All" for r in others), others
 
 
@@ -257,3 +261,16 @@ def test_placement_is_exact_not_first_fit():
     # Six cards for six, but a 3 cannot sit on the node of 2.
     assert not fits([3, 3], [4, 2])
     assert fits([1] * 200 + [2] * 100, [400])  # hundreds of pods: no recursion limit
+
+
+def test_a_surge_that_fits_the_total_but_not_the_cache_node_says_where_the_card_must_go(tmp_path, capsys):
+    """Two replicas sharing a ReadWriteOnce cache stay on one node: a surge pod needs a third card there, and the
+    second node's free cards do not help, so the message must not say to add cards anywhere."""
+    def surging(config):
+        inventory(config, 2, 2)
+        config["models"][0]["extraValues"] = copy.deepcopy(SURGE)
+
+    (message,) = refused(tmp_path, capsys, surging).values()
+    assert "the models need 3 A770 then" in message and "do not fit on its nodes" in message
+    assert message.endswith("add A770 cards to the node the surging model's pods run on (a replica's cards, and a "
+                            "ReadWriteOnce cache's pods, stay on one node: a card on another node does not help)")

@@ -66,6 +66,8 @@ def test_a_named_issuer_replaces_the_homelab_ca(render, homelab):
     result = render(homelab)
     [certificate] = gateway_certificates(result)
     assert certificate["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "letsencrypt"}
+    # The Gateway is created once the certificate is issued, not merely requested.
+    assert certificate["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
     assert objects(result, "ClusterIssuer") == []
     assert result.outputs["certificateAuthority"] is None
 

@@ -276,12 +276,16 @@ def test_dropping_a_deployed_cache_is_refused_before_anything_with_both_ways_out
 
 
 def test_outputs_from_before_model_caches_were_exported_are_checked_too(renders):
-    """A stack last updated before `modelCaches` existed: every deployed model is taken to hold a cache, and the
-    URN the program forms is the one the engine registered."""
+    """A stack last updated before `modelCaches` existed: every deployed model may hold a cache (a simulator model
+    had none), so the refusal says "may" and how to check, and the URN the program forms is the one the engine
+    registered."""
     legacy = {k: v for k, v in renders["add"][1].outputs.items() if k != "modelCaches"}
     with pytest.raises(ConfigError) as info:
         render_config(step("dropped"), dict(SECRETS), stack="homelab", deployed_outputs=legacy)
-    assert [str(p) for p in info.value.problems] == [REFUSAL]
+    assert [str(p) for p in info.value.problems] == [REFUSAL.replace(
+        "holds its model cache (PVC llm-d/qwen-7b-model-cache, protected)",
+        "may hold its model cache (PVC llm-d/qwen-7b-model-cache, protected; its outputs predate modelCaches, check "
+        "with: pulumi stack --show-urns --stack homelab | grep 'qwen-7b-cache-pvc')")]
     assert cache_pvc_urn("llmd-homelab", "homelab", "qwen-7b") == pvc(renders["add"][1], "qwen-7b").urn
 
 

@@ -110,6 +110,19 @@ def test_every_owned_namespace_denies_both_directions_by_default(render, stack):
 @pytest.mark.parametrize("stack", ["homelab", "sim", "b60"])
 def test_the_flows_the_stack_needs_are_admitted(render, stack):
     result, net = render_stack(render, stack)
+    assert_needed_flows_admitted(result, net, stack)
+
+
+def test_a_renamed_prometheus_release_keeps_its_flows(render):
+    """The operator's labels follow the chart's name and the release: a release of another name must stay fenced in
+    with its flows, not left under default-deny."""
+    config = copy.deepcopy(stack_config("homelab"))
+    config.setdefault("monitoring", {}).setdefault("prometheus", {})["releaseName"] = "kps"
+    result = render(config)
+    assert_needed_flows_admitted(result, Network(result, operator_pods(result)), "homelab, release kps")
+
+
+def assert_needed_flows_admitted(result, net: Network, stack: str) -> None:
     needed: list[tuple[object, object, int, str]] = []
     for pod in net.pods:
         if pod.namespace in owned_namespaces(result):
@@ -209,8 +222,10 @@ def test_a_named_issuer_lets_only_cert_managers_controller_out(render):
     net = Network(result, operator_pods(result))
     controller = net.pod("cert-manager", **{"app.kubernetes.io/component": "controller"})
     assert net.allows(controller, Address(INTERNET), 443)
+    assert net.allows(controller, Address(INTERNET), 53, "UDP")  # DNS-01: the zone's own nameservers
     for other in ("cainjector", "webhook"):
-        assert not net.allows(net.pod("cert-manager", **{"app.kubernetes.io/name": other}), Address(INTERNET), 443)
+        pod = net.pod("cert-manager", **{"app.kubernetes.io/name": other})
+        assert not net.allows(pod, Address(INTERNET), 443) and not net.allows(pod, Address(INTERNET), 53, "UDP")
 
 
 def test_without_api_server_cidrs_controllers_reach_any_address_on_the_api_port_only(render):
@@ -245,7 +260,9 @@ def test_kgateway_xds_is_tls_with_a_certificate_for_its_service(render):
     # requires), not by the Gateway's issuer.
     (issuer,) = [i for i in objects(result, "Issuer") if i["metadata"]["name"] == cert["spec"]["issuerRef"]["name"]]
     assert issuer["metadata"]["namespace"] == namespace and "ca" in issuer["spec"]
-    # The controller's Deployment waits for the certificate, which waits for cert-manager.
+    # The controller's Deployment waits for the certificate to be issued (pulumi-kubernetes' waitFor on the Ready
+    # condition), which waits for cert-manager.
+    assert cert["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
     chart = result.one("kubernetes:helm.sh/v4:Chart", "gateway-kgateway-controller")
     certificate = result.one("kubernetes:cert-manager.io/v1:Certificate", "gateway-kgateway-xds-certificate")
     assert certificate.urn in chart.depends_on

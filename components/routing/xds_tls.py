@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..meta import object_meta
+from ..meta import WAIT_FOR_READY, object_meta
 
 API = "cert-manager.io/v1"
 XDS_SECRET = "kgateway-xds-cert"  # the name the chart mounts
@@ -27,9 +27,11 @@ def xds_certificate(name: str, namespace: pulumi.Input[str], namespace_name: str
     """The self-signed issuer, the CA, its issuer and the server certificate; returns the certificate."""
 
     def issue(suffix: str, kind: str, object_name: str, spec: dict, after: list[pulumi.Resource]):
+        metadata = object_meta(object_name, namespace, "gateway-xds-tls")
+        if kind == "Certificate":  # the controller mounts its Secret: wait until it is issued
+            metadata.annotations = WAIT_FOR_READY
         return k8s.apiextensions.CustomResource(
-            f"{name}-{suffix}", api_version=API, kind=kind,
-            metadata=object_meta(object_name, namespace, "gateway-xds-tls"), spec=spec,
+            f"{name}-{suffix}", api_version=API, kind=kind, metadata=metadata, spec=spec,
             opts=pulumi.ResourceOptions(parent=parent, depends_on=after))
 
     self_signed = issue("selfsigned", "Issuer", "kgateway-xds-selfsigned", {"selfSigned": {}}, depends_on)
