@@ -113,6 +113,9 @@ KUBE_STATE_METRICS_PODS = {"app.kubernetes.io/name": "kube-state-metrics"}
 PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}
 PROMETHEUS_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, RELOADER_PORT, HTTP_METRICS_PORT = 9090, 9093, 3000, 8080, 8080
 KUBELET_PORT, COREDNS_METRICS_PORT = 10250, 9153
+# kube-controller-manager, kube-scheduler, etcd and kube-proxy on the nodes (host network) of a cluster that runs them
+# as pods (kubeadm, kind); k3s embeds them and the program turns their scrapes off.
+CONTROL_PLANE_METRICS_PORTS = (10257, 10259, 2381, 10249)
 
 
 def operator_pods(release: str) -> dict[str, str]:
@@ -137,6 +140,8 @@ def monitoring_flows(p: InstallPrometheus, args: MonitoringArgs, network: Cluste
         egress_to([pods_in("kube-system", {"k8s-app": "kube-dns"})], COREDNS_METRICS_PORT),
         egress_to(None, KUBELET_PORT),  # every node's kubelet, at node addresses this program does not know
     ]
+    if not p.embedded_control_plane:
+        scrape.append(egress_to(None, *CONTROL_PLANE_METRICS_PORTS))
     scrape.extend(egress_to([pods_in(args.serving_namespace, labels_)], port) for labels_, port in args.serving_scrape_targets)
     if args.exporter is not None:
         labels_, port = exporter_pods(args.exporter)

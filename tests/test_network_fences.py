@@ -85,6 +85,10 @@ def scrape_targets(result, net: Network) -> list[tuple[object, int]]:
                 (port,) = [p for p in service["spec"]["ports"] if p.get("name") == endpoint["port"]]
                 pods = [p for p in net.pods if p.namespace == service["metadata"]["namespace"] and all(
                     p.labels.get(k) == v for k, v in service["spec"]["selector"].items())]
+                if not pods and service["metadata"]["namespace"] == "kube-system":
+                    # A control-plane component on the host network (kubeadm's static pods, kube-proxy).
+                    targets.append((Address(NODE), port["targetPort"]))
+                    continue
                 assert pods, f"ServiceMonitor {monitor['metadata']['name']}: no pod behind {service['metadata']['name']}"
                 for pod in pods:
                     target = port.get("targetPort", port["port"])
@@ -120,6 +124,19 @@ def test_a_renamed_prometheus_release_keeps_its_flows(render):
     config.setdefault("monitoring", {}).setdefault("prometheus", {})["releaseName"] = "kps"
     result = render(config)
     assert_needed_flows_admitted(result, Network(result, operator_pods(result)), "homelab, release kps")
+
+
+def test_on_a_cluster_with_control_plane_pods_prometheus_reaches_them(render):
+    """kubeadm and kind run the controller manager, scheduler, etcd and kube-proxy as host-network pods, which
+    kube-prometheus-stack scrapes (k3s embeds them: the program turns those scrapes off there)."""
+    config = copy.deepcopy(stack_config("homelab"))
+    config["cluster"]["distribution"] = "generic"
+    config["cluster"].pop("k3s", None)
+    result = render(config)
+    net = Network(result, operator_pods(result))
+    assert_needed_flows_admitted(result, net, "homelab on a generic cluster")
+    prometheus = net.pod("monitoring", **{"app.kubernetes.io/name": "prometheus"})
+    assert all(net.allows(prometheus, Address(NODE), port) for port in (10257, 10259, 2381, 10249))
 
 
 def assert_needed_flows_admitted(result, net: Network, stack: str) -> None:
