@@ -44,6 +44,25 @@ PASSWORD = "gr4fana-admin-password"
 API_KEY = "sk-homelab-api-key-0123456789abcdef"
 
 
+def homelab_project(folder: Path, stack: str, config: dict[str, Any]) -> tuple[Path, str]:
+    """A project folder holding the homelab stack file as stack `stack`, its project keys replaced by `config`
+    (unqualified): (the folder, the stack file's text)."""
+    import shutil
+
+    import yaml
+
+    prefix = "llmd-homelab:"
+    doc = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())
+    doc["config"] = {**{k: v for k, v in doc["config"].items() if not k.startswith(prefix)},
+                     **{prefix + k: v for k, v in config.items()}}
+    project = folder / "project"
+    project.mkdir(parents=True)
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    text = yaml.safe_dump(doc, sort_keys=False)
+    (project / f"Pulumi.{stack}.yaml").write_text(text)
+    return project, text
+
+
 def stack_config(stack: str = "homelab") -> dict[str, Any]:
     """The `llmd-homelab:*` keys of a stack file, unqualified, without the secure values."""
     return plain_config(ROOT, stack)

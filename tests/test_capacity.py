@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
-from conftest import ROOT, objects, second_model, stack_config
+from conftest import ROOT, homelab_project, objects, second_model, stack_config
 
 from components.modelservice import GPU_ROLLOUT
 from llmd_stack.__main__ import main
@@ -30,13 +29,7 @@ def run(folder: Path, capsys, edit: Callable[[dict[str, Any]], None], command: s
     doc = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())
     config = {k[len(PREFIX):]: v for k, v in doc["config"].items() if k.startswith(PREFIX)}
     edit(config)
-    doc["config"] = {**{k: v for k, v in doc["config"].items() if not k.startswith(PREFIX)},
-                     **{PREFIX + k: v for k, v in config.items()}}
-    project = folder / "project"
-    project.mkdir(parents=True)
-    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
-    text = yaml.safe_dump(doc, sort_keys=False)
-    (project / "Pulumi.cap.yaml").write_text(text)
+    project, text = homelab_project(folder, "cap", config)
     code = main([command, "--stack", "cap", "--project-dir", str(project), "--out", str(folder / "out")])
     captured = capsys.readouterr()
     return code, captured.out, captured.err, text

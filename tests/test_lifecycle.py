@@ -8,12 +8,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, stack_config
+from conftest import ROOT, homelab_project, stack_config
 
 from llmd_stack import render as render_out
 from llmd_stack.__main__ import main
@@ -248,14 +247,7 @@ REFUSAL = (
 
 def cli(folder: Path, capsys, config: dict, deployed: dict) -> tuple[int, str, str, str]:
     """`python -m llmd_stack render --stack homelab --deployed-outputs F` on the homelab stack file holding `config`."""
-    doc = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())
-    doc["config"] = {**{k: v for k, v in doc["config"].items() if not k.startswith(PREFIX)},
-                     **{PREFIX + k: v for k, v in config.items()}}
-    project = folder / "project"
-    project.mkdir(parents=True)
-    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
-    text = yaml.safe_dump(doc, sort_keys=False)
-    (project / "Pulumi.homelab.yaml").write_text(text)
+    project, text = homelab_project(folder, "homelab", config)
     (folder / "deployed.json").write_text(json.dumps(deployed))
     code = main(["render", "--stack", "homelab", "--project-dir", str(project), "--out", str(folder / "out"),
                  "--deployed-outputs", str(folder / "deployed.json")])
