@@ -300,3 +300,18 @@ def test_agentgateway_xds_keeps_its_default_tls(render):
     (controller,) = [d for d in objects(result, "Deployment") if d["metadata"]["name"] == "gateway-agentgateway-controller"]
     env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["AGW_XDS_MODE"] == "tls"
+
+
+def test_the_policy_pack_refuses_a_fence_that_misses_a_pod(render, monkeypatch):
+    """`fences-admit-stack-flows` (CrossGuard and `check`) catches what a wrong selector does: the operator selected
+    by a label its pods lack (the bug a renamed Prometheus release once caused) has neither the API server nor
+    Prometheus' scrape."""
+    from components import monitoring
+    from llmd_stack.check import evaluate, resources_of
+
+    monkeypatch.setattr(monitoring, "operator_pods", lambda release: {"app": f"{release}-operator"})
+    config = copy.deepcopy(stack_config("homelab"))
+    config.setdefault("monitoring", {}).setdefault("prometheus", {})["releaseName"] = "kps"
+    found = [v.message for rule, _, v in evaluate(resources_of(render(config))) if rule.id == "fences-admit-stack-flows"]
+    assert any(m.startswith("monitoring/kps-operator runs as") and "may not reach the API server" in m for m in found), found
+    assert any("monitoring/kps-operator:8080, which Prometheus" in m for m in found), found

@@ -123,6 +123,12 @@ CASES: dict[str, tuple] = {
                                             "spec": {"type": "LoadBalancer", "ports": [{"port": 8000}]}}), None, set()),
     "namespaces-pod-security": (None, after_render("kubernetes:core/v1:Namespace", _drop_psa), set()),
     "network-isolation": (lambda c: c["cluster"].update(networkPolicies=False), None, {"namespaces-default-deny"}),
+    # The operator's own policy gone (as when its selector misses a renamed chart's pods): default-deny keeps it from
+    # the API server, and Prometheus from scraping it.
+    "fences-admit-stack-flows": (None, lambda result: setattr(result, "resources", [
+        r for r in result.resources if not (r.inputs.get("kind") == "NetworkPolicy"
+                                            and r.inputs["metadata"]["name"] == "monitoring-operator")]) or result,
+                                 set()),
     "namespaces-default-deny": (None, lambda result: setattr(result, "resources", [
         r for r in result.resources if not (r.inputs.get("kind") == "NetworkPolicy"
                                             and r.inputs["metadata"]["name"] == "default-deny"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .base import Res, Rule, Violation
+from .flows import RULES as FLOW_RULES
 from .security import RULES as SECURITY_RULES
 from .serving import RULES as SERVING_RULES
 
-ALL_RULES: list[Rule] = [*SECURITY_RULES, *SERVING_RULES]
+ALL_RULES: list[Rule] = [*SECURITY_RULES, *FLOW_RULES, *SERVING_RULES]
 
 
 def settings(rule: Rule, given: Mapping[str, Any] | None) -> dict[str, Any]:
