@@ -1,5 +1,5 @@
 """Every namespace a stack owns denies ingress and egress by default and admits the flows the stack needs, judged by a
-NetworkPolicy evaluator (tests/netflow.py) on the rendered objects: the needs are read from the render itself
+NetworkPolicy evaluator (policies/rules/netflow.py, through tests/netflow.py) on the rendered objects: the needs are read from the render itself
 (bindings, monitors, webhooks, datasources), then a curious LAN device and a compromised pod try what they should not.
 """
 
