@@ -87,6 +87,53 @@ def chart_values() -> dict:
             "prometheus": {"enabled": False}}
 
 
+def cert_manager_object(resource_name: str, kind: str, name: str, namespace: pulumi.Input[str] | None, spec: dict,
+                        component: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+                        annotations: dict[str, str] | None = None) -> k8s.apiextensions.CustomResource:
+    metadata = object_meta(name, namespace, component)
+    metadata.annotations = annotations
+    return k8s.apiextensions.CustomResource(resource_name, api_version=API, kind=kind, metadata=metadata, spec=spec,
+                                            opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on))
+
+
+def self_signed_ca(name: str, issuer_kind: str, issuer_namespace: pulumi.Input[str] | None, ca_namespace: pulumi.Input[str],
+                   names: dict[str, str], common_name: str, duration: str, component: str, parent: pulumi.Resource,
+                   depends_on: list[pulumi.Resource], ca_annotations: dict[str, str] | None = None) -> pulumi.Resource:
+    """A self-signed issuer signs one CA Certificate (its key stays in a Secret cert-manager writes, never in
+    Pulumi's state); returns the CA issuer built on it. `issuer_kind`: ClusterIssuer, or Issuer in
+    `issuer_namespace`. `names`: the `self_signed` issuer, the CA `secret`, the CA `issuer`."""
+    def make(suffix: str, kind: str, object_name: str, namespace, spec: dict, after: list[pulumi.Resource],
+             annotations: dict[str, str] | None = None) -> pulumi.Resource:
+        return cert_manager_object(f"{name}-{suffix}", kind, object_name, namespace, spec, component, parent, after,
+                                   annotations)
+
+    self_signed = make("selfsigned", issuer_kind, names["self_signed"], issuer_namespace, {"selfSigned": {}}, depends_on)
+    ca = make("ca", "Certificate", names["secret"], ca_namespace, {
+        "isCA": True, "commonName": common_name, "secretName": names["secret"], "duration": duration,
+        "privateKey": {"algorithm": "ECDSA", "size": 256},
+        "issuerRef": {"group": "cert-manager.io", "kind": issuer_kind, "name": names["self_signed"]},
+    }, [*depends_on, self_signed], ca_annotations)
+    return make("ca-issuer", issuer_kind, names["issuer"], issuer_namespace, {"ca": {"secretName": names["secret"]}},
+                [*depends_on, ca])
+
+
+def server_certificate_spec(secret: str, duration: str, issuer: "Issuer", dns_names: list[str],
+                            ip_addresses: list[str] | None = None) -> dict:
+    """A server certificate's spec: a fresh ECDSA key at each renewal, issued into `secret`."""
+    spec: dict = {
+        "secretName": secret,
+        "duration": duration,
+        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        "usages": ["server auth", "digital signature", "key encipherment"],
+        "issuerRef": {"group": "cert-manager.io", "kind": issuer.kind, "name": issuer.name},
+    }
+    if dns_names:
+        spec["dnsNames"] = list(dns_names)
+    if ip_addresses:
+        spec["ipAddresses"] = list(ip_addresses)
+    return spec
+
+
 class GatewayCertificate(pulumi.ComponentResource):
     secret_name: str
     cert_manager_ready: list[pulumi.Resource]
@@ -112,40 +159,14 @@ class GatewayCertificate(pulumi.ComponentResource):
         self.ca_secret = None
         if issuer is None:
             names = ca_names(args.cert_manager_namespace)
-            self_signed = self._object(f"{name}-selfsigned", "ClusterIssuer", names["self_signed"], None,
-                                       {"selfSigned": {}}, ready)
-            ca = self._object(f"{name}-ca", "Certificate", names["secret"], args.cert_manager_namespace, {
-                "isCA": True, "commonName": args.ca_common_name, "secretName": names["secret"],
-                "duration": args.ca_duration, "privateKey": {"algorithm": "ECDSA", "size": 256},
-                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": names["self_signed"]},
-            }, [*ready, self_signed])
-            ca_issuer = self._object(f"{name}-ca-issuer", "ClusterIssuer", names["issuer"], None,
-                                     {"ca": {"secretName": names["secret"]}}, [*ready, ca])
-            ready.append(ca_issuer)
+            ready.append(self_signed_ca(name, "ClusterIssuer", None, args.cert_manager_namespace, names,
+                                        args.ca_common_name, args.ca_duration, "certificates", self, ready))
             issuer = Issuer("ClusterIssuer", names["issuer"])
             self.ca_secret = (args.cert_manager_namespace, names["secret"])
         self.secret_name = certificate_secret(args.gateway_name)
-        spec: dict = {
-            "secretName": self.secret_name,
-            "duration": args.duration,
-            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-            "usages": ["server auth", "digital signature", "key encipherment"],
-            "issuerRef": {"group": "cert-manager.io", "kind": issuer.kind, "name": issuer.name},
-        }
-        if args.dns_names:
-            spec["dnsNames"] = list(args.dns_names)
-        if args.ip_addresses:
-            spec["ipAddresses"] = list(args.ip_addresses)
+        spec = server_certificate_spec(self.secret_name, args.duration, issuer, list(args.dns_names),
+                                       list(args.ip_addresses))
         # The Gateway's HTTPS listener needs the Secret: Pulumi waits until cert-manager has issued it.
-        self.certificate = self._object(f"{name}-certificate", "Certificate", args.gateway_name, args.namespace, spec,
-                                        ready, annotations=WAIT_FOR_READY)
+        self.certificate = cert_manager_object(f"{name}-certificate", "Certificate", args.gateway_name, args.namespace,
+                                               spec, "certificates", self, ready, WAIT_FOR_READY)
         self.register_outputs({"secret_name": self.secret_name})
-
-    def _object(self, resource_name: str, kind: str, name: str, namespace: pulumi.Input[str] | None, spec: dict,
-                depends_on: list[pulumi.Resource], annotations: dict[str, str] | None = None,
-                ) -> k8s.apiextensions.CustomResource:
-        metadata = object_meta(name, namespace, "certificates")
-        metadata.annotations = annotations
-        return k8s.apiextensions.CustomResource(
-            resource_name, api_version=API, kind=kind, metadata=metadata, spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))

@@ -23,7 +23,8 @@ from . import helm
 from .chart_sources import KUBE_PROMETHEUS_STACK, XPUMD
 from .dashboard import dashboard_json
 from .meta import labels, object_meta, spec_hash
-from .network import ClusterNetwork, PodFlows, egress_to, fence_namespace, ingress_from, pods, pods_in
+from .network import (PROMETHEUS_POD_LABELS, ClusterNetwork, PodFlows, egress_to, fence_namespace, ingress_from, pods,
+                      pods_in)
 from .network import prometheus as prometheus_peer
 from .meta import namespace as meta_namespace
 
@@ -110,7 +111,6 @@ class MonitoringArgs:
 GRAFANA_PODS = {"app.kubernetes.io/name": "grafana"}
 ALERTMANAGER_PODS = {"app.kubernetes.io/name": "alertmanager"}
 KUBE_STATE_METRICS_PODS = {"app.kubernetes.io/name": "kube-state-metrics"}
-PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}
 PROMETHEUS_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, RELOADER_PORT, HTTP_METRICS_PORT = 9090, 9093, 3000, 8080, 8080
 KUBELET_PORT, COREDNS_METRICS_PORT = 10250, 9153
 # kube-controller-manager, kube-scheduler, etcd and kube-proxy on the nodes (host network) of a cluster that runs them
@@ -146,17 +146,17 @@ def monitoring_flows(p: InstallPrometheus, args: MonitoringArgs, network: Cluste
     if args.exporter is not None:
         labels_, port = exporter_pods(args.exporter)
         scrape.append(egress_to([pods_in(args.exporter.namespace, labels_)], port))
-    prometheus = [pods(PROMETHEUS_PODS)]
+    prometheus = [pods(PROMETHEUS_POD_LABELS)]
     grafana = [pods(GRAFANA_PODS)]
     return [
-        PodFlows("prometheus", PROMETHEUS_PODS, egress=tuple(scrape),
+        PodFlows("prometheus", PROMETHEUS_POD_LABELS, egress=tuple(scrape),
                  ingress=(ingress_from(grafana, PROMETHEUS_PORT), ingress_from(prometheus, PROMETHEUS_PORT),
                           ingress_from(prometheus, RELOADER_PORT))),
         PodFlows("alertmanager", ALERTMANAGER_PODS,
                  ingress=(ingress_from([*prometheus, *grafana], ALERTMANAGER_PORT),
                           ingress_from(prometheus, RELOADER_PORT))),
         PodFlows("grafana", GRAFANA_PODS, ingress=(ingress_from(prometheus, GRAFANA_PORT),),
-                 egress=(network.api_egress(), egress_to([pods(PROMETHEUS_PODS)], PROMETHEUS_PORT),
+                 egress=(network.api_egress(), egress_to(prometheus, PROMETHEUS_PORT),
                          egress_to([pods(ALERTMANAGER_PODS)], ALERTMANAGER_PORT))),
         PodFlows("kube-state-metrics", KUBE_STATE_METRICS_PODS, ingress=(ingress_from(prometheus, HTTP_METRICS_PORT),),
                  egress=(network.api_egress(),)),

@@ -26,7 +26,7 @@ import tarfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
 
 import yaml
@@ -381,31 +381,37 @@ def _load_chart(path: str, mtime: float):
 PARSED_VERSION = "1"  # bump when _documents changes what it returns
 
 
-def _parse_cache_folder() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmd-homelab" / "parsed"
+def _machine_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmd-homelab"
+
+
+def machine_cached(folder: str, name: str, compute: Callable[[], str]) -> str:
+    """`compute()`, kept in `~/.cache/llmd-homelab/<folder>/<name>` (written atomically: renders may run side by
+    side) and read back from there next time. Without a writable cache folder it just computes."""
+    cached = _machine_cache() / folder / name
+    try:
+        return cached.read_text()
+    except OSError:
+        pass
+    text = compute()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+        partial.write_text(text)
+        os.replace(partial, cached)
+    except OSError:
+        pass
+    return text
 
 
 def parsed_json(text: str, helm: bool = False) -> str:
     """`_documents(text)` as JSON, through a disk cache keyed by the text's sha256: YAML that never changes (CRD
     bundles, a chart's `crds/`) is parsed once per machine, not on every render (kube-prometheus-stack's CRDs are
-    4.5 MB, a second of parsing). Without a writable cache folder it just parses."""
+    4.5 MB, a second of parsing)."""
     import hashlib
 
     key = hashlib.sha256(f"{PARSED_VERSION}\0{'helm' if helm else 'yaml'}\0{text}".encode()).hexdigest()
-    cached = _parse_cache_folder() / f"{key}.json"
-    try:
-        return cached.read_text()
-    except OSError:
-        pass
-    documents = json.dumps(_documents(text, helm))
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
-        partial.write_text(documents)
-        os.replace(partial, cached)
-    except OSError:
-        pass
-    return documents
+    return machine_cached("parsed", f"{key}.json", lambda: json.dumps(_documents(text, helm)))
 
 
 @functools.lru_cache(maxsize=32)

@@ -57,26 +57,12 @@ def to_yaml(obj: Any) -> str:
     of its JSON, so it is emitted once per machine, not on every render."""
     if obj.get("kind") != "CustomResourceDefinition":
         return _dump(obj)
-    text = json.dumps(obj)
     import hashlib
-    import os
 
-    from .charts import _parse_cache_folder
+    from .charts import machine_cached
 
-    cached = _parse_cache_folder().parent / "yaml" / f"{hashlib.sha256(text.encode()).hexdigest()}.yaml"
-    try:
-        return cached.read_text()
-    except OSError:
-        pass
-    emitted = _dump(obj)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
-        partial.write_text(emitted)
-        os.replace(partial, cached)
-    except OSError:
-        pass
-    return emitted
+    key = hashlib.sha256(json.dumps(obj).encode()).hexdigest()
+    return machine_cached("yaml", f"{key}.yaml", lambda: _dump(obj))
 
 
 def resources_document(result: RenderResult) -> dict[str, Any]:

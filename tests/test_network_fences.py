@@ -12,24 +12,19 @@ import pytest
 from conftest import objects, stack_config
 from netflow import Address, Network, Pod
 
+from policies.rules.flows import DNS, bound_accounts
+from policies.rules.flows import operator_pods as prometheus_operator_pods
+
 API_SERVER = "192.168.1.10"  # a control-plane node on the homelab LAN (inside the homelab's apiServer.cidrs)
 NODE = "192.168.1.11"  # a node's kubelet
 LAN_DEVICE = "10.20.30.40"  # a curious device on the home network, outside every CIDR the stacks name
 INTERNET = "93.184.216.34"
 REGISTRY = "192.168.1.20"  # harbor.homelab.lan (inside the homelab's registry.cidrs)
-DNS = Pod("kube-system", {"k8s-app": "kube-dns"}, {"dns": 53, "metrics": 9153}, "coredns")
-
-
 def operator_pods(result) -> list[Pod]:
-    """The pods prometheus-operator and the gateway controller create at runtime, labelled as they label them."""
-    made = [DNS]
-    for kind, ports in (("Prometheus", {"http-web": 9090, "reloader-web": 8080}),
-                        ("Alertmanager", {"http-web": 9093, "reloader-web": 8080})):
-        for obj in objects(result, kind):
-            name = kind.lower()
-            made.append(Pod(obj["metadata"]["namespace"], {
-                "app.kubernetes.io/name": name, name: obj["metadata"]["name"],
-                f"operator.prometheus.io/name": obj["metadata"]["name"]}, ports, f"{name}-0"))
+    """The pods prometheus-operator and the gateway controller create at runtime, labelled as they label them, and
+    the cluster DNS."""
+    everything = [r.inputs for r in result.resources if r.is_kubernetes_object]
+    made = [DNS, *(pod for _, pod in prometheus_operator_pods(everything))]
     for gateway in objects(result, "Gateway"):
         ports = {f"listener-{lst['port']}": lst["port"] for lst in gateway["spec"]["listeners"]}
         made.append(Pod(gateway["metadata"]["namespace"],
@@ -45,16 +40,8 @@ def render_stack(render, stack: str):
 
 def api_users(result, net: Network) -> list[Pod]:
     """Pods whose ServiceAccount is bound to a role: they call the API server."""
-    bound = {(s["namespace"], s["name"]) for kind in ("RoleBinding", "ClusterRoleBinding")
-             for b in objects(result, kind) for s in b.get("subjects") or [] if s["kind"] == "ServiceAccount"}
-    accounts = {}
-    for kind in ("Deployment", "DaemonSet", "StatefulSet", "Job"):
-        for obj in objects(result, kind):
-            spec = obj["spec"]["template"]["spec"]
-            accounts[obj["metadata"]["name"]] = spec.get("serviceAccountName", "default")
-    for obj in objects(result, "Prometheus"):
-        accounts["prometheus-0"] = obj["spec"].get("serviceAccountName", "default")
-    return [p for p in net.pods if (p.namespace, accounts.get(p.name)) in bound]
+    bound = bound_accounts([r.inputs for r in result.resources if r.is_kubernetes_object])
+    return [p for p in net.pods if (p.namespace, p.service_account) in bound]
 
 
 def scrape_targets(result, net: Network) -> list[tuple[object, int]]:

@@ -8,11 +8,10 @@ certificate from an issuer the user names (ACME) could not sign a cluster-intern
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from ..meta import WAIT_FOR_READY, object_meta
+from ..certificates import Issuer, cert_manager_object, self_signed_ca, server_certificate_spec
+from ..meta import WAIT_FOR_READY
 
-API = "cert-manager.io/v1"
 XDS_SECRET = "kgateway-xds-cert"  # the name the chart mounts
 CA_SECRET = "kgateway-xds-ca"
 
@@ -24,27 +23,12 @@ def service_dns_names(service: str, namespace: str) -> list[str]:
 
 def xds_certificate(name: str, namespace: pulumi.Input[str], namespace_name: str, service: str,
                     parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> pulumi.Resource:
-    """The self-signed issuer, the CA, its issuer and the server certificate; returns the certificate."""
-
-    def issue(suffix: str, kind: str, object_name: str, spec: dict, after: list[pulumi.Resource]):
-        metadata = object_meta(object_name, namespace, "gateway-xds-tls")
-        if kind == "Certificate":  # the controller mounts its Secret: wait until it is issued
-            metadata.annotations = WAIT_FOR_READY
-        return k8s.apiextensions.CustomResource(
-            f"{name}-{suffix}", api_version=API, kind=kind, metadata=metadata, spec=spec,
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=after))
-
-    self_signed = issue("selfsigned", "Issuer", "kgateway-xds-selfsigned", {"selfSigned": {}}, depends_on)
-    ca = issue("ca", "Certificate", CA_SECRET, {
-        "isCA": True, "commonName": "kgateway-xds-ca", "secretName": CA_SECRET, "duration": "87600h",
-        "privateKey": {"algorithm": "ECDSA", "size": 256},
-        "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": "kgateway-xds-selfsigned"},
-    }, [*depends_on, self_signed])
-    ca_issuer = issue("ca-issuer", "Issuer", CA_SECRET, {"ca": {"secretName": CA_SECRET}}, [*depends_on, ca])
-    return issue("certificate", "Certificate", XDS_SECRET, {
-        "secretName": XDS_SECRET, "duration": "2160h",
-        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-        "usages": ["server auth", "digital signature", "key encipherment"],
-        "dnsNames": service_dns_names(service, namespace_name),
-        "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": CA_SECRET},
-    }, [*depends_on, ca_issuer])
+    """The self-signed issuer, the CA, its issuer and the server certificate; returns the certificate, which the
+    controller mounts: Pulumi waits until it is issued."""
+    names = {"self_signed": "kgateway-xds-selfsigned", "secret": CA_SECRET, "issuer": CA_SECRET}
+    ca_issuer = self_signed_ca(name, "Issuer", namespace, namespace, names, "kgateway-xds-ca", "87600h",
+                               "gateway-xds-tls", parent, depends_on, ca_annotations=WAIT_FOR_READY)
+    spec = server_certificate_spec(XDS_SECRET, "2160h", Issuer("Issuer", CA_SECRET),
+                                   service_dns_names(service, namespace_name))
+    return cert_manager_object(f"{name}-certificate", "Certificate", XDS_SECRET, namespace, spec, "gateway-xds-tls",
+                               parent, [*depends_on, ca_issuer], WAIT_FOR_READY)

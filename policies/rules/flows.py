@@ -32,15 +32,21 @@ def operator_pods(objects: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, A
     return made
 
 
-def _bound_accounts(objects: list[Mapping[str, Any]]) -> set[tuple[str, str]]:
+def bound_accounts(objects: list[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(namespace, name) of every ServiceAccount a RoleBinding or ClusterRoleBinding names: they call the API."""
     return {(s.get("namespace") or "", s.get("name") or "") for obj in objects
             if obj.get("kind") in ("RoleBinding", "ClusterRoleBinding")
             for s in obj.get("subjects") or [] if s.get("kind") == "ServiceAccount"}
 
 
-def _service_targets(service: Mapping[str, Any], port_name: str, pods: list[Pod]) -> list[tuple[Pod, int]]:
-    port = next((p for p in dig(service, "spec", "ports") or [] if p.get("name") == port_name), None)
-    if port is None:
+def _service_port(service: Mapping[str, Any], key: str, value: Any) -> Mapping[str, Any]:
+    """The Service's port whose `key` (name or port) is `value`; {} without one."""
+    return next((p for p in dig(service, "spec", "ports") or [] if p.get(key) == value), {})
+
+
+def _service_targets(service: Mapping[str, Any], port: Mapping[str, Any], pods: list[Pod]) -> list[tuple[Pod, int]]:
+    """The pods behind the Service and the number `port` reaches on each (a named targetPort is the pod's own)."""
+    if not port:
         return []
     target = port.get("targetPort", port.get("port"))
     selector = {"matchLabels": dig(service, "spec", "selector") or {}}
@@ -69,8 +75,8 @@ def scrape_targets(objects: list[Mapping[str, Any]], pods: list[Pod]) -> list[tu
                     spec.get("selector"), dig(service, "metadata", "labels") or {}):
                 continue
             for endpoint in spec.get("endpoints") or []:
-                targets = _service_targets(service, endpoint.get("port"), pods)
-                port = next((p for p in dig(service, "spec", "ports") or [] if p.get("name") == endpoint.get("port")), {})
+                port = _service_port(service, "name", endpoint.get("port"))
+                targets = _service_targets(service, port, pods)
                 if not targets and dig(service, "metadata", "namespace") == "kube-system" and isinstance(
                         port.get("targetPort"), int):
                     found.append((label, None, port["targetPort"]))  # a control-plane component on the host network
@@ -87,7 +93,7 @@ def _flows(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
     urn |= {id(pod): by_name.get((pod.namespace, dig(obj, "metadata", "name"))) for obj, pod in made}
     net = Network([o for o in objects if o.get("kind") == "NetworkPolicy"], [*pods, DNS])
     api_port = int(config.get("apiServerPort", 6443))
-    bound = _bound_accounts(objects)
+    bound = bound_accounts(objects)
     found: list[Violation] = []
 
     def refuse(pod: Pod | None, message: str) -> None:
@@ -117,8 +123,7 @@ def _flows(resources: list[Res], config: Mapping[str, Any]) -> list[Violation]:
                             and dig(o, "metadata", "namespace") == ref.get("namespace")), None)
             if service is None:
                 continue
-            port = next((p for p in dig(service, "spec", "ports") or [] if p.get("port") == ref.get("port", 443)), {})
-            for pod, number in _service_targets(service, port.get("name", ""), pods):
+            for pod, number in _service_targets(service, _service_port(service, "port", ref.get("port", 443)), pods):
                 if not net.allows(ANY_ADDRESS, pod, number):
                     refuse(pod, f"webhook {hook.get('name')} is served by {pod.namespace}/{pod.name}:{number}, which "
                                 "the API server may not reach")
